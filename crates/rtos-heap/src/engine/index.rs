@@ -1,0 +1,282 @@
+//! Free-block indexes: how the engine finds, keeps and returns free blocks.
+//!
+//! Both lists here are singly linked through the link word of the free blocks themselves (no side
+//! table), exactly as FreeRTOS keeps them:
+//! - [`AddressList`]: ascending address, first fit, neighbours merged on insertion (heap_4/heap_5).
+//!   The end marker of every region is a zero-size node of the list; the last one is `pxEnd`.
+//! - [`SizeList`]: ascending size, best fit, LIFO among equal sizes, no merging (heap_2).
+//!
+//! Every method takes the arena and offsets that the engine guarantees are block offsets inside its
+//! regions (engine invariant: a free-list node is always a free block or an end marker).
+
+use crate::raw::{Arena, NIL};
+use crate::target::TargetLayout;
+
+use super::Region;
+
+/// Where a found block sits in the index: its predecessor (`NIL` = the list head) and itself.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pos {
+    pub prev: usize,
+    pub block: usize,
+}
+
+/// How the list is ordered, for the integrity check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Order {
+    Address,
+    Size,
+}
+
+/// The free-block index interface the engine is written against.
+pub(crate) trait FreeIndex {
+    /// Whether freed blocks merge with their free neighbours (heap_4/5) or not (heap_2).
+    const MERGES: bool;
+    /// Whether each region ends in an end marker that is a node of the list (heap_4/5).
+    const END_MARKERS: bool;
+    /// List order, checked by `check()`.
+    const ORDER: Order;
+    /// An empty index.
+    const EMPTY: Self;
+
+    /// First node, or `NIL`.
+    fn head(&self) -> usize;
+    /// Links the single free block of every region (headers already written by the engine).
+    fn build<T: TargetLayout>(&mut self, a: &Arena<T>, regions: &[Region]);
+    /// Finds the block the scheme would hand out for a request of `wanted` bytes.
+    fn find<T: TargetLayout>(&self, a: &Arena<T>, wanted: usize) -> Option<Pos>;
+    /// Removes the found block; `rest` (offset, size) is the split-off remainder to keep free.
+    fn take<T: TargetLayout>(&mut self, a: &Arena<T>, pos: Pos, rest: Option<(usize, usize)>);
+    /// Adds a free block (merging where the index merges). Writes the block's header.
+    fn insert<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize, size: usize);
+    /// Removes a block known to be in the index.
+    fn remove<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize);
+    /// The `pxEnd` node of an address list (`NIL` for lists without end markers).
+    fn end(&self) -> usize;
+}
+
+#[inline(always)]
+fn set_prev_link<T: TargetLayout>(head: &mut usize, a: &Arena<T>, prev: usize, to: usize) {
+    if prev == NIL {
+        *head = to;
+    } else {
+        // SAFETY: `prev` is a list node, hence a block header inside a region (engine invariant).
+        unsafe { a.set_link(prev, to) }
+    }
+}
+
+/// Address-ordered, first fit, merging: FreeRTOS heap_4 / heap_5.
+#[derive(Debug)]
+pub struct AddressList {
+    head: usize,
+    end: usize,
+}
+
+impl FreeIndex for AddressList {
+    const MERGES: bool = true;
+    const END_MARKERS: bool = true;
+    const ORDER: Order = Order::Address;
+    const EMPTY: Self = AddressList {
+        head: NIL,
+        end: NIL,
+    };
+
+    fn head(&self) -> usize {
+        self.head
+    }
+
+    fn end(&self) -> usize {
+        self.end
+    }
+
+    fn build<T: TargetLayout>(&mut self, a: &Arena<T>, regions: &[Region]) {
+        self.head = regions.first().map_or(NIL, |r| r.start);
+        for (i, r) in regions.iter().enumerate() {
+            let next = regions.get(i + 1).map_or(NIL, |n| n.start);
+            // SAFETY: region starts and end markers are header positions inside the regions.
+            unsafe {
+                a.set_link(r.start, r.end);
+                a.set_link(r.end, next);
+            }
+        }
+        self.end = regions.last().map_or(NIL, |r| r.end);
+    }
+
+    #[inline]
+    fn find<T: TargetLayout>(&self, a: &Arena<T>, wanted: usize) -> Option<Pos> {
+        let mut prev = NIL;
+        let mut block = self.head;
+        if block == NIL {
+            return None;
+        }
+        loop {
+            // SAFETY: `block` is a list node (engine invariant); the walk ends at pxEnd, whose link is NIL.
+            let h = unsafe { a.header(block) };
+            if h.size >= wanted {
+                return Some(Pos { prev, block });
+            }
+            if h.link == NIL {
+                return None;
+            }
+            prev = block;
+            block = h.link;
+        }
+    }
+
+    #[inline]
+    fn take<T: TargetLayout>(&mut self, a: &Arena<T>, pos: Pos, rest: Option<(usize, usize)>) {
+        // SAFETY: `pos.block` is a list node; `rest` lies inside it (the engine splits it).
+        let next = unsafe { a.link(pos.block) };
+        let to = match rest {
+            Some((r, size)) => {
+                // The remainder takes the block's place in the list: same neighbours, same order.
+                // SAFETY: `r` is on the grid inside the block being split.
+                unsafe { a.set_header(r, next, size, false) };
+                r
+            }
+            None => next,
+        };
+        set_prev_link(&mut self.head, a, pos.prev, to);
+    }
+
+    #[inline]
+    fn insert<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize, size: usize) {
+        // Find the last node below the block. pxEnd is above every block, so the walk stops.
+        let mut prev = NIL;
+        let mut next = self.head;
+        while next < block {
+            prev = next;
+            // SAFETY: `next` is a list node.
+            next = unsafe { a.link(next) };
+        }
+        let (mut b, mut s) = (block, size);
+        if prev != NIL {
+            // SAFETY: `prev` is a list node.
+            let ps = unsafe { a.size(prev) };
+            if prev + ps == block {
+                b = prev;
+                s += ps;
+            }
+        }
+        let link = if b + s == next && next != self.end {
+            // Merge with the upper neighbour (an intermediate end marker is absorbed, size 0).
+            // SAFETY: `next` is a list node.
+            let nh = unsafe { a.header(next) };
+            s += nh.size;
+            nh.link
+        } else {
+            next
+        };
+        // SAFETY: `b` is the freed block or its free lower neighbour: a header inside a region.
+        unsafe { a.set_header(b, link, s, false) };
+        if b != prev {
+            set_prev_link(&mut self.head, a, prev, b);
+        }
+    }
+
+    fn remove<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize) {
+        let mut prev = NIL;
+        let mut cur = self.head;
+        while cur != block && cur != NIL {
+            prev = cur;
+            // SAFETY: `cur` is a list node.
+            cur = unsafe { a.link(cur) };
+        }
+        debug_assert_eq!(cur, block, "removing a block that is not in the list");
+        if cur == block {
+            // SAFETY: `block` is a list node.
+            let next = unsafe { a.link(block) };
+            set_prev_link(&mut self.head, a, prev, next);
+        }
+    }
+}
+
+/// Size-ordered, best fit, no merging: FreeRTOS heap_2.
+#[derive(Debug)]
+pub struct SizeList {
+    head: usize,
+}
+
+impl FreeIndex for SizeList {
+    const MERGES: bool = false;
+    const END_MARKERS: bool = false;
+    const ORDER: Order = Order::Size;
+    const EMPTY: Self = SizeList { head: NIL };
+
+    fn head(&self) -> usize {
+        self.head
+    }
+
+    fn end(&self) -> usize {
+        NIL
+    }
+
+    fn build<T: TargetLayout>(&mut self, a: &Arena<T>, regions: &[Region]) {
+        self.head = NIL;
+        for r in regions {
+            // SAFETY: the region's first block header was written by the engine.
+            let size = unsafe { a.size(r.start) };
+            self.insert(a, r.start, size);
+        }
+    }
+
+    #[inline]
+    fn find<T: TargetLayout>(&self, a: &Arena<T>, wanted: usize) -> Option<Pos> {
+        let mut prev = NIL;
+        let mut block = self.head;
+        while block != NIL {
+            // SAFETY: `block` is a list node.
+            let h = unsafe { a.header(block) };
+            if h.size >= wanted {
+                return Some(Pos { prev, block });
+            }
+            prev = block;
+            block = h.link;
+        }
+        None
+    }
+
+    #[inline]
+    fn take<T: TargetLayout>(&mut self, a: &Arena<T>, pos: Pos, rest: Option<(usize, usize)>) {
+        // SAFETY: `pos.block` is a list node.
+        let next = unsafe { a.link(pos.block) };
+        set_prev_link(&mut self.head, a, pos.prev, next);
+        if let Some((r, size)) = rest {
+            self.insert(a, r, size);
+        }
+    }
+
+    #[inline]
+    fn insert<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize, size: usize) {
+        // Before the first block of equal or larger size: newest first among equals.
+        let mut prev = NIL;
+        let mut next = self.head;
+        while next != NIL {
+            // SAFETY: `next` is a list node.
+            let h = unsafe { a.header(next) };
+            if h.size >= size {
+                break;
+            }
+            prev = next;
+            next = h.link;
+        }
+        // SAFETY: `block` is the block being freed: a header inside the region.
+        unsafe { a.set_header(block, next, size, false) };
+        set_prev_link(&mut self.head, a, prev, block);
+    }
+
+    fn remove<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize) {
+        let mut prev = NIL;
+        let mut cur = self.head;
+        while cur != block && cur != NIL {
+            prev = cur;
+            // SAFETY: `cur` is a list node.
+            cur = unsafe { a.link(cur) };
+        }
+        if cur == block {
+            // SAFETY: `block` is a list node.
+            let next = unsafe { a.link(block) };
+            set_prev_link(&mut self.head, a, prev, next);
+        }
+    }
+}

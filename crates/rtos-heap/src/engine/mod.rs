@@ -1,0 +1,810 @@
+//! The heap_2 / heap_4 / heap_5 engine: allocate, free, realloc, statistics and the integrity check,
+//! written once over a free-block index ([`index`]) and a set of regions.
+//!
+//! One region is heap_4 (or heap_2 with the size-ordered index); several are heap_5. The rules are
+//! those of `freertos-heap-semantics.md`: `wanted = round_up(n + header, ALIGN)`, first or best fit
+//! by the index, split only when the remainder is *strictly* larger than two headers, the low part
+//! is handed out, the allocated bit is the size word's MSB and the link holds NIL.
+//!
+//! Invariants (checked by [`Engine::check`]):
+//! 1. the blocks of each region tile `[start, end)` exactly; with end markers a zero-size marker
+//!    header sits at `end`;
+//! 2. every block is either allocated (MSB set, link NIL) or free and a node of the index, and every
+//!    index node is a free block or an end marker;
+//! 3. with a merging index no two free blocks are neighbours;
+//! 4. the free-bytes counter is the sum of the free blocks, and the minimum ever is not above it.
+
+pub(crate) mod index;
+
+use core::alloc::Layout;
+use core::ptr::NonNull;
+
+use crate::error::{AllocError, CheckError, CheckErrorKind, FreeError, RegionError};
+use crate::raw::{Arena, NIL};
+use crate::stats::HeapStats;
+use crate::target::{TargetLayout, align_down, align_up};
+use crate::{BlockInfo, BlockKind, HeapRegion, ReallocError};
+
+use index::{FreeIndex, Order};
+
+/// One region of a heap, as offsets from the heap base.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Region {
+    /// First block.
+    pub start: usize,
+    /// End of the last block: the end marker's header (heap_4/5) or the end of the usable memory.
+    pub end: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// No memory yet.
+    Undefined,
+    /// Memory given; blocks are laid out at the first allocation (FreeRTOS's lazy init).
+    Pending,
+    /// Blocks laid out.
+    Ready,
+}
+
+/// What a walk of the index reports for `vPortGetHeapStats`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Summary {
+    count: usize,
+    largest: usize,
+    smallest: usize,
+}
+
+/// The request-size rule of heap_2/4/5: `round_up(n + header, ALIGN)` in the target's `size_t`.
+#[inline(always)]
+pub(crate) fn wanted_size<T: TargetLayout>(n: usize) -> Result<usize, AllocError> {
+    if n == 0 {
+        return Err(AllocError::ZeroSize);
+    }
+    if n > T::SIZE_MAX - T::HEADER {
+        return Err(AllocError::SizeOverflow);
+    }
+    let w = n + T::HEADER;
+    let pad = (T::ALIGN - (w & (T::ALIGN - 1))) & (T::ALIGN - 1);
+    if w > T::SIZE_MAX - pad {
+        return Err(AllocError::SizeOverflow);
+    }
+    Ok(w + pad)
+}
+
+/// The engine. `N` is the most regions it holds (1 for heap_2 and heap_4).
+pub(crate) struct Engine<T, I, const N: usize> {
+    arena: Arena<T>,
+    regions: [Region; N],
+    nregions: usize,
+    index: I,
+    state: State,
+    /// heap_2/heap_4: the caller's array (address, length), laid out at the first allocation.
+    pending: (usize, usize),
+    free: usize,
+    min_ever: usize,
+    allocs: usize,
+    frees: usize,
+    rejected: usize,
+    failed: usize,
+    /// heap_4 after `reset()`: what FreeRTOS's stats walk of the stale list reports until the next
+    /// allocation re-initialises the heap (semantics §4).
+    stale: Option<Summary>,
+}
+
+impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
+    pub const fn new() -> Self {
+        #[allow(clippy::let_unit_value)]
+        let () = T::VALID;
+        Engine {
+            arena: Arena::empty(),
+            regions: [Region { start: 0, end: 0 }; N],
+            nregions: 0,
+            index: I::EMPTY,
+            state: State::Undefined,
+            pending: (0, 0),
+            free: 0,
+            min_ever: 0,
+            allocs: 0,
+            frees: 0,
+            rejected: 0,
+            failed: 0,
+            stale: None,
+        }
+    }
+
+    /// Whether memory was given (lazily laid out or not).
+    pub fn is_defined(&self) -> bool {
+        self.state != State::Undefined
+    }
+
+    /// Regions as laid out now (empty before the first allocation of a lazy heap).
+    pub(crate) fn regions(&self) -> &[Region] {
+        &self.regions[..self.nregions]
+    }
+
+    /// Computes one region's aligned start and end from a caller's `(address, length)`.
+    ///
+    /// With end markers (heap_4/5): start rounded up to ALIGN, marker at
+    /// `round_down(start + len - skip - header, ALIGN)`. Without (heap_2): start rounded up,
+    /// usable length `len - ALIGN` (ALIGN bytes always given up, as heap_1/heap_2 do).
+    /// Returns absolute (start, end).
+    fn layout_region(addr: usize, len: usize, index: usize) -> Result<(usize, usize), RegionError> {
+        let top = addr
+            .checked_add(len)
+            .ok_or(RegionError::TooLarge { index })?;
+        if addr > usize::MAX - T::ALIGN {
+            return Err(RegionError::TooLarge { index });
+        }
+        let start = align_up(addr, T::ALIGN);
+        let end = if I::END_MARKERS {
+            if top < start.saturating_add(T::HEADER + T::MIN_BLOCK) {
+                return Err(RegionError::TooSmall { index });
+            }
+            align_down(top - T::HEADER, T::ALIGN)
+        } else {
+            if len < T::ALIGN + T::MIN_BLOCK {
+                return Err(RegionError::TooSmall { index });
+            }
+            start + (len - T::ALIGN)
+        };
+        if end - start < T::MIN_BLOCK {
+            return Err(RegionError::TooSmall { index });
+        }
+        Ok((start, end))
+    }
+
+    /// Gives the heap one array, laid out at the first allocation (heap_2/heap_4).
+    ///
+    /// # Safety
+    /// `addr .. addr + len` is memory the heap may own for as long as it is in use.
+    pub unsafe fn set_pending(&mut self, addr: NonNull<u8>, len: usize) -> Result<(), RegionError> {
+        if self.state != State::Undefined {
+            return Err(RegionError::AlreadyDefined);
+        }
+        let a = addr.as_ptr() as usize;
+        let (start, end) = Self::layout_region(a, len, 0)?;
+        let reach = end - start + if I::END_MARKERS { T::HEADER } else { 0 };
+        if reach > T::SIZE_MAX {
+            return Err(RegionError::TooLarge { index: 0 });
+        }
+        Arena::<T>::expose(addr);
+        self.pending = (a, len);
+        self.state = State::Pending;
+        self.clear_counters();
+        Ok(())
+    }
+
+    /// Defines several regions at once and lays them out now (heap_5).
+    ///
+    /// # Safety
+    /// Every region is memory the heap may own for as long as it is in use.
+    pub unsafe fn define(&mut self, regions: &[HeapRegion]) -> Result<(), RegionError> {
+        if self.state != State::Undefined {
+            return Err(RegionError::AlreadyDefined);
+        }
+        if regions.is_empty() {
+            return Err(RegionError::NoRegions);
+        }
+        if regions.len() > N {
+            return Err(RegionError::TooManyRegions);
+        }
+        let mut laid = [Region::default(); N];
+        let mut base = 0;
+        let mut prev_top = 0;
+        for (i, r) in regions.iter().enumerate() {
+            let (a, len) = (r.start as usize, r.size);
+            if a == 0 {
+                return Err(RegionError::Null { index: i });
+            }
+            if i > 0 && a < prev_top {
+                return Err(RegionError::NotAscending { index: i });
+            }
+            let (start, end) = Self::layout_region(a, len, i)?;
+            if i == 0 {
+                base = start;
+            }
+            let (s, e) = (start - base, end - base);
+            if e + T::HEADER > T::SIZE_MAX {
+                return Err(RegionError::TooLarge { index: i });
+            }
+            laid[i] = Region { start: s, end: e };
+            prev_top = a + len;
+        }
+        for r in regions {
+            if let Some(p) = NonNull::new(r.start) {
+                Arena::<T>::expose(p);
+            }
+        }
+        self.arena.set_base(base);
+        self.regions = laid;
+        self.nregions = regions.len();
+        self.clear_counters();
+        self.lay_out();
+        Ok(())
+    }
+
+    fn clear_counters(&mut self) {
+        self.allocs = 0;
+        self.frees = 0;
+        self.rejected = 0;
+        self.failed = 0;
+        self.free = 0;
+        self.min_ever = 0;
+        if self.state == State::Pending && !I::END_MARKERS {
+            // heap_2 reports its whole size as free before the first allocation.
+            self.free = self.pending.1 - T::ALIGN;
+            self.min_ever = self.free;
+        }
+    }
+
+    /// Writes every region's single free block (and end marker) and builds the index.
+    fn lay_out(&mut self) {
+        let mut total = 0;
+        for r in &self.regions[..self.nregions] {
+            // SAFETY: `r.start` and `r.end` were computed by `layout_region` inside the caller's memory.
+            unsafe {
+                self.arena.set_header(r.start, NIL, r.end - r.start, false);
+                if I::END_MARKERS {
+                    self.arena.set_header(r.end, NIL, 0, false);
+                }
+            }
+            total += r.end - r.start;
+        }
+        self.index = I::EMPTY;
+        self.index.build(&self.arena, &self.regions[..self.nregions]);
+        self.free = total;
+        self.min_ever = total;
+        self.stale = None;
+        self.state = State::Ready;
+    }
+
+    /// FreeRTOS's lazy initialisation at the first `pvPortMalloc`.
+    #[inline]
+    fn ensure_ready(&mut self) -> Result<(), AllocError> {
+        match self.state {
+            State::Ready => Ok(()),
+            State::Undefined => Err(AllocError::Uninitialized),
+            State::Pending => {
+                let (a, len) = self.pending;
+                // Validated by `set_pending`.
+                let (start, end) =
+                    Self::layout_region(a, len, 0).map_err(|_| AllocError::Uninitialized)?;
+                self.arena.set_base(start);
+                self.regions[0] = Region {
+                    start: 0,
+                    end: end - start,
+                };
+                self.nregions = 1;
+                let (allocs, frees, rejected, failed) =
+                    (self.allocs, self.frees, self.rejected, self.failed);
+                self.lay_out();
+                (self.allocs, self.frees, self.rejected, self.failed) =
+                    (allocs, frees, rejected, failed);
+                Ok(())
+            }
+        }
+    }
+
+    /// `pvPortMalloc` of `size` bytes aligned to `align` (a power of two): returns the payload.
+    pub fn allocate(&mut self, size: usize, align: usize) -> Result<NonNull<u8>, AllocError> {
+        let r = self.allocate_inner(size, align);
+        if r.is_err() {
+            self.failed += 1;
+        }
+        r
+    }
+
+    fn allocate_inner(&mut self, size: usize, align: usize) -> Result<NonNull<u8>, AllocError> {
+        // The size is computed first, the heap initialised even when it fails (as malloc(0) does).
+        let wanted = wanted_size::<T>(size);
+        self.ensure_ready()?;
+        let wanted = wanted?;
+        let payload = if align <= T::ALIGN {
+            self.alloc_block(wanted)? + T::HEADER
+        } else {
+            self.alloc_aligned(wanted, align)?
+        };
+        // SAFETY: the payload lies inside a region, whose address is not null.
+        Ok(unsafe { NonNull::new_unchecked(self.arena.ptr(payload)) })
+    }
+
+    /// Finds, splits and marks a block of `wanted` bytes; returns its offset.
+    #[inline]
+    fn alloc_block(&mut self, wanted: usize) -> Result<usize, AllocError> {
+        if wanted & T::SIZE_MSB != 0 {
+            return Err(AllocError::SizeOverflow);
+        }
+        if wanted > self.free {
+            return Err(AllocError::OutOfMemory);
+        }
+        let pos = self
+            .index
+            .find(&self.arena, wanted)
+            .ok_or(AllocError::OutOfMemory)?;
+        // SAFETY: `pos.block` is a free block of the index.
+        let size = unsafe { self.arena.size(pos.block) };
+        let (size, rest) = if size - wanted > T::MIN_BLOCK {
+            (wanted, Some((pos.block + wanted, size - wanted)))
+        } else {
+            (size, None)
+        };
+        self.index.take(&self.arena, pos, rest);
+        // SAFETY: `pos.block` is the header of the block just taken out of the index.
+        unsafe { self.arena.set_header(pos.block, NIL, size, true) };
+        self.free -= size;
+        if self.free < self.min_ever {
+            self.min_ever = self.free;
+        }
+        self.allocs += 1;
+        Ok(pos.block)
+    }
+
+    /// Alignment above `ALIGN` (rtos-heap's extension): take a block with room for the alignment,
+    /// give the part in front of the aligned payload back as a free block, and split the tail.
+    fn alloc_aligned(&mut self, wanted: usize, align: usize) -> Result<usize, AllocError> {
+        let big = wanted
+            .checked_add(align + T::MIN_BLOCK)
+            .filter(|&b| b <= T::SIZE_MAX)
+            .ok_or(AllocError::SizeOverflow)?;
+        let min_before = self.min_ever;
+        let b = self.alloc_block(big)?;
+        // SAFETY: `b` is the block just allocated.
+        let s = unsafe { self.arena.size(b) };
+        let payload_addr = self.arena.base_addr() + b + T::HEADER;
+        let mut gap = align_up(payload_addr, align) - payload_addr;
+        while gap != 0 && gap < T::MIN_BLOCK {
+            gap += align;
+        }
+        let nb = b + gap;
+        let mut ns = s - gap;
+        let tail = if ns - wanted > T::MIN_BLOCK {
+            let t = (nb + wanted, ns - wanted);
+            ns = wanted;
+            Some(t)
+        } else {
+            None
+        };
+        // SAFETY: `nb` is inside the allocated block, on the grid, with `ns` bytes to its end.
+        unsafe { self.arena.set_header(nb, NIL, ns, true) };
+        if gap != 0 {
+            self.free += gap;
+            self.index.insert(&self.arena, b, gap);
+        }
+        if let Some((t, ts)) = tail {
+            self.free += ts;
+            self.index.insert(&self.arena, t, ts);
+        }
+        self.min_ever = min_before.min(self.free);
+        Ok(nb + T::HEADER)
+    }
+
+    /// Finds the block of a payload pointer and checks its header: the checks of `vPortFree`, made
+    /// strict. Returns (block offset, region index, block size).
+    fn validate(&self, ptr: NonNull<u8>, layout: Option<Layout>) -> Result<(usize, usize), FreeError> {
+        if self.state != State::Ready {
+            return Err(FreeError::OutsideHeap);
+        }
+        let addr = ptr.as_ptr() as usize;
+        let off = addr.wrapping_sub(self.arena.base_addr());
+        let block = off.wrapping_sub(T::HEADER);
+        let mut region = None;
+        for r in self.regions() {
+            if block >= r.start && block < r.end {
+                region = Some(*r);
+                break;
+            }
+            let tail = if I::END_MARKERS { T::HEADER } else { 0 };
+            if off >= r.start && off < r.end + tail {
+                return Err(FreeError::Misaligned);
+            }
+        }
+        let r = region.ok_or(FreeError::OutsideHeap)?;
+        if block % T::ALIGN != 0 {
+            return Err(FreeError::Misaligned);
+        }
+        let room = r.end - block;
+        if room < T::HEADER {
+            return Err(FreeError::Misaligned);
+        }
+        // SAFETY: `block` is on the grid inside region `r`, with a header's room before its end.
+        let h = unsafe { self.arena.header(block) };
+        let plausible = h.size >= T::HEADER && h.size % T::ALIGN == 0 && h.size <= room;
+        if !h.allocated {
+            let link_ok = h.link == NIL || h.link % T::ALIGN == 0;
+            return Err(if plausible && link_ok {
+                FreeError::DoubleFree
+            } else {
+                FreeError::NotABlock
+            });
+        }
+        if !plausible || h.link != NIL {
+            return Err(FreeError::NotABlock);
+        }
+        // The next block's header must check out too (catches most interior pointers).
+        let next = block + h.size;
+        if next < r.end {
+            // SAFETY: `next` is on the grid inside region `r`.
+            let n = unsafe { self.arena.header(next) };
+            if n.size < T::HEADER || n.size % T::ALIGN != 0 || n.size > r.end - next {
+                return Err(FreeError::NotABlock);
+            }
+        }
+        if let Some(l) = layout {
+            let fits = l.size() <= h.size - T::HEADER;
+            let not_too_small = wanted_size::<T>(l.size())
+                .map_or(l.size() == 0, |w| h.size - w.min(h.size) <= T::MIN_BLOCK);
+            if !fits || !not_too_small || addr % l.align() != 0 {
+                return Err(FreeError::LayoutMismatch);
+            }
+        }
+        Ok((block, h.size))
+    }
+
+    /// `vPortFree`, refusing what does not check out.
+    ///
+    /// # Safety
+    /// `ptr` is not in use by anyone after this call if the call succeeds.
+    pub unsafe fn free(&mut self, ptr: NonNull<u8>, layout: Option<Layout>) -> Result<(), FreeError> {
+        match self.validate(ptr, layout) {
+            Ok((block, size)) => {
+                self.release(block, size);
+                self.frees += 1;
+                Ok(())
+            }
+            Err(e) => {
+                self.rejected += 1;
+                Err(e)
+            }
+        }
+    }
+
+    /// Returns a validated allocated block to the index.
+    #[inline]
+    fn release(&mut self, block: usize, size: usize) {
+        // Clear the allocated bit first: the stale header of a block that merges into its lower
+        // neighbour must still read "free" so that a second free of it is caught.
+        // SAFETY: `block` was validated as an allocated block header.
+        unsafe { self.arena.set_size(block, size, false) };
+        self.free += size;
+        self.index.insert(&self.arena, block, size);
+    }
+
+    /// realloc: in place when the block can shrink or (merging index) absorb a free upper neighbour,
+    /// else allocate, copy and free.
+    ///
+    /// # Safety
+    /// `ptr` was allocated by this heap with `old`, and is not used after a successful move.
+    pub unsafe fn reallocate(
+        &mut self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new_size: usize,
+    ) -> Result<NonNull<u8>, ReallocError> {
+        let (block, size) = self.validate(ptr, Some(old)).inspect_err(|_| self.rejected += 1)?;
+        let new_wanted = wanted_size::<T>(new_size)?;
+        if new_wanted <= size {
+            if size - new_wanted > T::MIN_BLOCK {
+                // SAFETY: both headers lie inside the validated block.
+                unsafe { self.arena.set_header(block, NIL, new_wanted, true) };
+                self.release(block + new_wanted, size - new_wanted);
+            }
+            return Ok(ptr);
+        }
+        if I::MERGES {
+            let end = self
+                .regions()
+                .iter()
+                .find(|r| block >= r.start && block < r.end)
+                .map_or(0, |r| r.end);
+            let next = block + size;
+            if next < end {
+                // SAFETY: `next` is the block after a validated block, inside the same region.
+                let n = unsafe { self.arena.header(next) };
+                if !n.allocated && n.size > 0 && size + n.size >= new_wanted {
+                    self.index.remove(&self.arena, next);
+                    self.free -= n.size;
+                    let mut total = size + n.size;
+                    if total - new_wanted > T::MIN_BLOCK {
+                        self.free += total - new_wanted;
+                        self.index
+                            .insert(&self.arena, block + new_wanted, total - new_wanted);
+                        total = new_wanted;
+                    }
+                    // SAFETY: `block` is the validated block, now `total` bytes long.
+                    unsafe { self.arena.set_header(block, NIL, total, true) };
+                    if self.free < self.min_ever {
+                        self.min_ever = self.free;
+                    }
+                    return Ok(ptr);
+                }
+            }
+        }
+        let new = self.allocate(new_size, old.align())?;
+        // SAFETY: both blocks are live and distinct; the copy is bounded by both sizes.
+        unsafe {
+            core::ptr::copy_nonoverlapping(ptr.as_ptr(), new.as_ptr(), old.size().min(new_size));
+        }
+        self.release(block, size);
+        self.frees += 1;
+        Ok(new)
+    }
+
+    pub fn free_bytes(&self) -> usize {
+        self.free
+    }
+
+    pub fn min_ever_free_bytes(&self) -> usize {
+        self.min_ever
+    }
+
+    pub fn reset_min_ever_free(&mut self) {
+        self.min_ever = self.free;
+    }
+
+    fn summary(&self) -> Summary {
+        let mut s = Summary {
+            count: 0,
+            largest: 0,
+            smallest: T::SIZE_MAX,
+        };
+        if self.state != State::Ready {
+            return self.stale.unwrap_or(s);
+        }
+        let end = self.index.end();
+        let mut node = self.index.head();
+        while node != NIL && node != end {
+            // SAFETY: `node` is an index node.
+            let h = unsafe { self.arena.header(node) };
+            s.count += 1;
+            s.largest = s.largest.max(h.size);
+            if h.size != 0 {
+                s.smallest = s.smallest.min(h.size);
+            }
+            node = h.link;
+        }
+        s
+    }
+
+    /// `vPortGetHeapStats`: walks the free list now, as FreeRTOS does.
+    pub fn stats(&self) -> HeapStats {
+        let s = self.summary();
+        HeapStats {
+            available_bytes: self.free,
+            largest_free_block: s.largest,
+            smallest_free_block: s.smallest,
+            free_blocks: s.count,
+            min_ever_free: self.min_ever,
+            successful_allocations: self.allocs,
+            successful_frees: self.frees,
+            rejected_frees: self.rejected,
+            failed_allocations: self.failed,
+        }
+    }
+
+    /// `vPortHeapResetState`. A lazily initialised heap (heap_2/heap_4) forgets its blocks and lays
+    /// them out again at the next allocation; a heap with regions given up front (heap_5) lays them
+    /// out again now.
+    pub fn reset(&mut self) {
+        match self.state {
+            State::Undefined => {}
+            State::Pending | State::Ready if self.pending.1 != 0 => {
+                if self.state == State::Ready {
+                    // FreeRTOS leaves xStart alone: its stats walk counts the old pxEnd (size 0).
+                    let live = self.summary();
+                    self.stale = Some(if I::END_MARKERS {
+                        Summary {
+                            count: live.count + 1,
+                            largest: live.largest,
+                            smallest: 0,
+                        }
+                    } else {
+                        live
+                    });
+                }
+                self.state = State::Pending;
+                self.nregions = 0;
+                self.clear_counters();
+            }
+            _ => {
+                self.clear_counters();
+                self.lay_out();
+            }
+        }
+    }
+
+    /// Walks every block of every region and the free index; see the module invariants.
+    pub fn check(&self) -> Result<(), CheckError> {
+        if self.state != State::Ready {
+            return Ok(());
+        }
+        let base = self.arena.base_addr();
+        let err = |kind, off: usize| CheckError {
+            kind,
+            address: base.wrapping_add(off),
+        };
+        let mut phys_free = 0usize;
+        let mut phys_bytes = 0usize;
+        // For an address-ordered index, the list is walked alongside the blocks.
+        let by_address = I::ORDER == Order::Address;
+        let mut node = self.index.head();
+        let last = self.nregions - 1;
+        for (ri, r) in self.regions().iter().enumerate() {
+            let mut off = r.start;
+            let mut prev_free = false;
+            while off < r.end {
+                // SAFETY: `off` is a block boundary inside the region (by induction from `start`, each
+                // step adds a size checked to stay inside).
+                let h = unsafe { self.arena.header(off) };
+                if h.size < T::HEADER || h.size % T::ALIGN != 0 || h.size > r.end - off {
+                    return Err(err(CheckErrorKind::BadBlockSize, off));
+                }
+                if h.allocated {
+                    if h.link != NIL {
+                        return Err(err(CheckErrorKind::BadAllocatedLink, off));
+                    }
+                    prev_free = false;
+                } else {
+                    if I::MERGES && prev_free {
+                        return Err(err(CheckErrorKind::UnmergedNeighbours, off));
+                    }
+                    if by_address {
+                        if node != off {
+                            return Err(err(CheckErrorKind::ListMismatch, off));
+                        }
+                        node = self.next_node(node, off)?;
+                    }
+                    phys_free += 1;
+                    phys_bytes += h.size;
+                    prev_free = true;
+                }
+                off += h.size;
+            }
+            if off != r.end {
+                return Err(err(CheckErrorKind::BadEndMarker, r.end));
+            }
+            if I::END_MARKERS {
+                // SAFETY: the end marker header lies at `r.end`, inside the caller's region.
+                let m = unsafe { self.arena.header(r.end) };
+                if m.size != 0 || m.allocated {
+                    return Err(err(CheckErrorKind::BadEndMarker, r.end));
+                }
+                // An intermediate marker is a list node until a free block below it absorbs it.
+                if by_address && node == r.end {
+                    if ri == last {
+                        if m.link != NIL {
+                            return Err(err(CheckErrorKind::BadLink, r.end));
+                        }
+                        node = NIL;
+                    } else {
+                        node = self.next_node(node, r.end)?;
+                    }
+                } else if ri == last {
+                    return Err(err(CheckErrorKind::ListMismatch, r.end));
+                }
+            }
+        }
+        if by_address {
+            if node != NIL {
+                return Err(err(CheckErrorKind::ListMismatch, node));
+            }
+        } else {
+            self.check_size_list(phys_free, phys_bytes)?;
+        }
+        if phys_bytes != self.free {
+            return Err(err(CheckErrorKind::FreeBytesMismatch, 0).with_address(0));
+        }
+        if self.min_ever > self.free {
+            return Err(err(CheckErrorKind::MinEverAboveFree, 0).with_address(0));
+        }
+        Ok(())
+    }
+
+    /// Follows an address-ordered link, checking it rises and stays on the grid inside the heap.
+    fn next_node(&self, node: usize, at: usize) -> Result<usize, CheckError> {
+        // SAFETY: `node` was matched to a block boundary or an end marker by `check`.
+        let next = unsafe { self.arena.link(node) };
+        let span = self.regions()[self.nregions - 1].end;
+        if next != NIL && (next <= node || next > span || next % T::ALIGN != 0) {
+            return Err(CheckError {
+                kind: CheckErrorKind::BadLink,
+                address: self.arena.base_addr().wrapping_add(at),
+            });
+        }
+        Ok(next)
+    }
+
+    /// heap_2's list: every node a free block on the grid, sizes ascending, as many nodes and bytes
+    /// as the walk of the blocks found.
+    fn check_size_list(&self, phys_free: usize, phys_bytes: usize) -> Result<(), CheckError> {
+        let base = self.arena.base_addr();
+        let mut node = self.index.head();
+        let (mut count, mut bytes, mut last) = (0usize, 0usize, 0usize);
+        while node != NIL {
+            let err = |kind| CheckError {
+                kind,
+                address: base.wrapping_add(node),
+            };
+            let inside = self
+                .regions()
+                .iter()
+                .any(|r| node >= r.start && node < r.end && r.end - node >= T::HEADER);
+            if !inside || node % T::ALIGN != 0 {
+                return Err(err(CheckErrorKind::BadLink));
+            }
+            // SAFETY: `node` is on the grid inside a region, with room for a header.
+            let h = unsafe { self.arena.header(node) };
+            if h.allocated || h.size == 0 {
+                return Err(err(CheckErrorKind::ListNodeNotFree));
+            }
+            if h.size < last {
+                return Err(err(CheckErrorKind::BadLink));
+            }
+            count += 1;
+            bytes += h.size;
+            if count > phys_free {
+                return Err(err(CheckErrorKind::ListMismatch));
+            }
+            last = h.size;
+            node = h.link;
+        }
+        if count != phys_free || bytes != phys_bytes {
+            return Err(CheckError {
+                kind: CheckErrorKind::ListMismatch,
+                address: base,
+            });
+        }
+        Ok(())
+    }
+
+    /// The physical blocks, region by region (for pictures and the `w` lines of the vectors).
+    pub fn block_at(&self, region: usize, off: usize) -> Option<(BlockInfo, usize)> {
+        let r = *self.regions().get(region)?;
+        let addr = self.arena.base_addr() + off;
+        if off == r.end {
+            return I::END_MARKERS.then_some((
+                BlockInfo {
+                    address: addr,
+                    size: 0,
+                    kind: BlockKind::EndMarker,
+                    region,
+                },
+                NIL,
+            ));
+        }
+        if off > r.end || r.end - off < T::HEADER {
+            return None;
+        }
+        // SAFETY: `off` is on the grid inside the region with room for a header (the iterator starts
+        // at a region start and advances by sizes checked below).
+        let h = unsafe { self.arena.header(off) };
+        let bad = h.size < T::HEADER || h.size % T::ALIGN != 0 || h.size > r.end - off;
+        let kind = if bad {
+            BlockKind::Corrupt
+        } else if h.allocated {
+            BlockKind::Allocated
+        } else {
+            BlockKind::Free
+        };
+        let next = if bad { NIL } else { off + h.size };
+        Some((
+            BlockInfo {
+                address: addr,
+                size: h.size,
+                kind,
+                region,
+            },
+            next,
+        ))
+    }
+
+    pub(crate) fn region_start(&self, region: usize) -> Option<usize> {
+        self.regions().get(region).map(|r| r.start)
+    }
+}
+
+impl CheckError {
+    fn with_address(mut self, address: usize) -> Self {
+        self.address = address;
+        self
+    }
+}

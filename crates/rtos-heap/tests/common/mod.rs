@@ -1,0 +1,55 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// `../shared` next to the repository (or `RTOS_HEAP_SHARED`). `None` when absent, unless
+/// `RTOS_HEAP_REQUIRE_SHARED` is set (as `.ci/run` does), in which case a missing folder fails.
+pub fn shared_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("RTOS_HEAP_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+    if dir.join("vectors").is_dir() {
+        return Some(dir);
+    }
+    if std::env::var_os("RTOS_HEAP_REQUIRE_SHARED").is_some() {
+        panic!("RTOS_HEAP_REQUIRE_SHARED is set but {} has no vectors/", dir.display());
+    }
+    eprintln!("skipped: {} not found (set RTOS_HEAP_SHARED)", dir.display());
+    None
+}
+
+/// A heap-owned byte buffer whose start is `misalign` bytes past a 64-byte boundary, leaked so it
+/// can serve as `'static` heap memory.
+pub fn buffer(len: usize, misalign: usize) -> (*mut u8, usize) {
+    let words = (len + misalign).div_ceil(64) + 1;
+    let v: Vec<[u64; 8]> = vec![[0u64; 8]; words];
+    let p = Box::leak(v.into_boxed_slice()).as_mut_ptr().cast::<u8>();
+    // SAFETY: `misalign < 64` bytes into a buffer of `len + misalign` bytes at least.
+    (unsafe { p.add(misalign) }, len)
+}
+
+/// xorshift64* as defined in shared/docs/workloads.md.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((self.next() as u128 * n as u128) >> 64) as u64
+    }
+    /// Uniform in `lo..=hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.below(hi - lo + 1)
+    }
+    pub fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}

@@ -1,0 +1,380 @@
+//! Conformance with the C original, from `../shared` (run by `.ci/run`; skipped when it is absent):
+//! - `vectors/`: every trace through every scheme, on 32- and 64-bit layouts, alignments 4/8/16 and a
+//!   misaligned array, must reproduce every `a`/`c`/`s`/`w` line of the C build's output;
+//! - `traces/*.trace.txt`: real FreeRTOS application traces through `Heap4<Host64>` must reproduce
+//!   every block offset the real heap_4 returned and its final statistics.
+
+mod common;
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::ptr::NonNull;
+
+use rtos_heap::{
+    AllocError, BlockKind, Heap1, Heap2, Heap4, Heap5, HeapRegion, Host64, RawHeap, Target,
+    TargetLayout,
+};
+
+/// What the vector driver needs from a scheme beyond [`RawHeap`].
+trait Subject: RawHeap + Sized {
+    /// Prints heap_4/5's full statistics line (else only the free size).
+    const FULL_STATS: bool;
+    const HAS_CALLOC: bool;
+    const HAS_MIN_RESET: bool;
+    fn make(array: *mut u8, len: usize) -> Self;
+    fn walk(&self, array: usize) -> String;
+    /// `vPortInitialiseBlocks`.
+    fn initialise_blocks(&mut self) {}
+}
+
+fn walk_blocks(blocks: impl Iterator<Item = rtos_heap::BlockInfo>, array: usize) -> String {
+    let mut s = String::from("w");
+    for b in blocks {
+        let off = b.address - array;
+        match b.kind {
+            BlockKind::Allocated => write!(s, " {off}:{}:A", b.size),
+            BlockKind::Free => write!(s, " {off}:{}:F", b.size),
+            BlockKind::EndMarker => write!(s, " {off}:M"),
+            BlockKind::Corrupt => write!(s, " {off}:{}:CORRUPT", b.size),
+        }
+        .unwrap();
+    }
+    s
+}
+
+impl<T: TargetLayout> Subject for Heap1<T> {
+    const FULL_STATS: bool = false;
+    const HAS_CALLOC: bool = false;
+    const HAS_MIN_RESET: bool = false;
+    fn make(array: *mut u8, len: usize) -> Self {
+        let mut h = Heap1::new();
+        // SAFETY: a leaked buffer of `len` bytes.
+        unsafe { h.init_from_raw(NonNull::new(array).unwrap(), len).unwrap() };
+        h
+    }
+    fn walk(&self, _array: usize) -> String {
+        format!("w used={}", self.used_bytes())
+    }
+    fn initialise_blocks(&mut self) {
+        self.reset();
+    }
+}
+
+impl<T: TargetLayout> Subject for Heap2<T> {
+    const FULL_STATS: bool = false;
+    const HAS_CALLOC: bool = true;
+    const HAS_MIN_RESET: bool = false;
+    fn make(array: *mut u8, len: usize) -> Self {
+        let mut h = Heap2::new();
+        // SAFETY: a leaked buffer of `len` bytes.
+        unsafe { h.init_from_raw(NonNull::new(array).unwrap(), len).unwrap() };
+        h
+    }
+    fn walk(&self, array: usize) -> String {
+        walk_blocks(self.blocks(), array)
+    }
+}
+
+impl<T: TargetLayout> Subject for Heap4<T> {
+    const FULL_STATS: bool = true;
+    const HAS_CALLOC: bool = true;
+    const HAS_MIN_RESET: bool = true;
+    fn make(array: *mut u8, len: usize) -> Self {
+        let mut h = Heap4::new();
+        // SAFETY: a leaked buffer of `len` bytes.
+        unsafe { h.init_from_raw(NonNull::new(array).unwrap(), len).unwrap() };
+        h
+    }
+    fn walk(&self, array: usize) -> String {
+        walk_blocks(self.blocks(), array)
+    }
+}
+
+/// The heap_5 regions of the vectors, `offset:size` in the 65536-byte array.
+const REGIONS: [(usize, usize); 4] = [(0, 1000), (1003, 2000), (4096, 20000), (30000, 35536)];
+
+impl<T: TargetLayout> Subject for Heap5<T, 4> {
+    const FULL_STATS: bool = true;
+    const HAS_CALLOC: bool = true;
+    const HAS_MIN_RESET: bool = true;
+    fn make(array: *mut u8, _len: usize) -> Self {
+        let mut h = Heap5::new();
+        let regions = REGIONS.map(|(off, size)| HeapRegion {
+            // SAFETY: every region lies inside the 65536-byte buffer.
+            start: unsafe { array.add(off) },
+            size,
+        });
+        // SAFETY: disjoint parts of a leaked buffer.
+        unsafe { h.define_regions_raw(&regions).unwrap() };
+        h
+    }
+    fn walk(&self, array: usize) -> String {
+        walk_blocks(self.blocks(), array)
+    }
+}
+
+fn parse_num(s: &str) -> u128 {
+    match s.strip_prefix("0x") {
+        Some(h) => u128::from_str_radix(h, 16).unwrap(),
+        None => s.parse().unwrap(),
+    }
+}
+
+/// Replays a vector trace and returns the output lines the C harness would print (without its
+/// `!`/`e` notes).
+fn run_vector<H: Subject>(trace: &str, word: usize, misalign: usize) -> Vec<String> {
+    let size_max: u128 = if word == 4 { u32::MAX as u128 } else { u64::MAX as u128 };
+    let (array, len) = common::buffer(65536, misalign);
+    let base = array as usize;
+    let mut heap = H::make(array, len);
+    let mut ids: HashMap<String, Option<NonNull<u8>>> = HashMap::new();
+    let mut hooks = 0usize;
+    let mut out = Vec::new();
+    let off = |p: Option<NonNull<u8>>| p.map_or(-1, |p| (p.as_ptr() as usize - base) as i64);
+    for line in trace.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let f: Vec<&str> = line.split_whitespace().collect();
+        match f[0] {
+            "a" => {
+                let n = parse_num(f[2]);
+                if n > size_max {
+                    continue;
+                }
+                let r = heap.malloc(n as usize);
+                if r.is_err() {
+                    hooks += 1;
+                }
+                let p = r.ok();
+                out.push(format!("a {} {}", f[1], off(p)));
+                ids.insert(f[1].to_string(), p);
+            }
+            "c" => {
+                let (n, s) = (parse_num(f[2]), parse_num(f[3]));
+                if !H::HAS_CALLOC || n > size_max || s > size_max {
+                    continue;
+                }
+                let r = heap.calloc(n as usize, s as usize);
+                if let Err(e) = r {
+                    hooks += usize::from(e.calls_malloc_failed_hook());
+                }
+                if let Ok(p) = r {
+                    // SAFETY: a fresh block of n*s bytes.
+                    let bytes = unsafe { std::slice::from_raw_parts(p.as_ptr(), (n * s) as usize) };
+                    assert!(bytes.iter().all(|&b| b == 0), "calloc did not zero");
+                }
+                let p = r.ok();
+                out.push(format!("c {} {}", f[1], off(p)));
+                ids.insert(f[1].to_string(), p);
+            }
+            "f" => {
+                if let Some(Some(p)) = ids.remove(f[1]) {
+                    // SAFETY: the pointer came from this heap; a repeated free is refused, not UB.
+                    let _ = unsafe { heap.free(p, None) };
+                }
+            }
+            "s" => {
+                let st = heap.stats();
+                let mut s = format!("s xPortGetFreeHeapSize={}", heap.free_bytes());
+                if H::FULL_STATS {
+                    write!(
+                        s,
+                        " xPortGetMinimumEverFreeHeapSize={} xAvailableHeapSpaceInBytes={} \
+                         xSizeOfLargestFreeBlockInBytes={} xSizeOfSmallestFreeBlockInBytes={} \
+                         xNumberOfFreeBlocks={} xMinimumEverFreeBytesRemaining={} \
+                         xNumberOfSuccessfulAllocations={} xNumberOfSuccessfulFrees={}",
+                        heap.min_ever_free_bytes(),
+                        st.available_bytes,
+                        st.largest_free_block,
+                        st.smallest_free_block,
+                        st.free_blocks,
+                        st.min_ever_free,
+                        st.successful_allocations,
+                        st.successful_frees
+                    )
+                    .unwrap();
+                }
+                write!(s, " mallocFailedHook={hooks}").unwrap();
+                out.push(s);
+            }
+            "w" => out.push(heap.walk(base)),
+            "r" if H::HAS_MIN_RESET => heap.reset_min_ever_free(),
+            "i" => heap.initialise_blocks(),
+            "R" => {
+                heap.reset();
+                ids.clear();
+            }
+            _ => {}
+        }
+        if let Err(e) = heap.check() {
+            panic!("check failed after `{line}`: {e}");
+        }
+    }
+    out
+}
+
+fn compare(name: &str, got: &[String], expected_file: &Path) {
+    let text = std::fs::read_to_string(expected_file).unwrap();
+    let expected: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('!') && !l.starts_with('e') && !l.is_empty())
+        .collect();
+    for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+        assert_eq!(g, e, "{name}: output line {} differs", i + 1);
+    }
+    assert_eq!(got.len(), expected.len(), "{name}: number of output lines");
+}
+
+fn run_config<const A: usize>(shared: &Path, config: &str, misalign: usize) -> usize
+where
+    Target<4, A>: TargetLayout,
+    Target<8, A>: TargetLayout,
+{
+    let mut compared = 0;
+    let traces = shared.join("vectors/traces");
+    let mut names: Vec<_> = std::fs::read_dir(&traces)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "trace"))
+        .collect();
+    names.sort();
+    for path in names {
+        let stem = path.file_stem().unwrap().to_str().unwrap().to_string();
+        let trace = std::fs::read_to_string(&path).unwrap();
+        let dir = shared.join("vectors").join(config);
+        macro_rules! one {
+            ($heap:ty, $scheme:literal, $bits:literal, $word:literal) => {{
+                let file = dir.join(format!("{stem}.heap{}_{}.out", $scheme, $bits));
+                if file.exists() {
+                    let got = run_vector::<$heap>(&trace, $word, misalign);
+                    compare(&format!("{config}/{stem}.heap{}_{}", $scheme, $bits), &got, &file);
+                    compared += 1;
+                }
+            }};
+        }
+        one!(Heap1<Target<4, A>>, 1, 32, 4);
+        one!(Heap1<Target<8, A>>, 1, 64, 8);
+        one!(Heap2<Target<4, A>>, 2, 32, 4);
+        one!(Heap2<Target<8, A>>, 2, 64, 8);
+        one!(Heap4<Target<4, A>>, 4, 32, 4);
+        one!(Heap4<Target<8, A>>, 4, 64, 8);
+        one!(Heap5<Target<4, A>, 4>, 5, 32, 4);
+        one!(Heap5<Target<8, A>, 4>, 5, 64, 8);
+    }
+    compared
+}
+
+#[test]
+fn vectors_a8_m0() {
+    let Some(shared) = common::shared_dir() else { return };
+    assert_eq!(run_config::<8>(&shared, "a8_m0", 0), 7 * 8);
+}
+
+#[test]
+fn vectors_a8_m3() {
+    let Some(shared) = common::shared_dir() else { return };
+    assert_eq!(run_config::<8>(&shared, "a8_m3", 3), 7 * 8);
+}
+
+#[test]
+fn vectors_a4_m0() {
+    let Some(shared) = common::shared_dir() else { return };
+    assert_eq!(run_config::<4>(&shared, "a4_m0", 0), 7 * 8);
+}
+
+#[test]
+fn vectors_a16_m0() {
+    let Some(shared) = common::shared_dir() else { return };
+    assert_eq!(run_config::<16>(&shared, "a16_m0", 0), 7 * 8);
+}
+
+/// Replays a real application trace through `Heap4<Host64>` and compares every offset and the
+/// final statistics with what the real heap_4 did.
+fn replay_real_trace(path: &Path) -> usize {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut header: HashMap<String, String> = HashMap::new();
+    for line in text.lines().filter(|l| l.starts_with('#')) {
+        for kv in line[1..].split_whitespace() {
+            if let Some((k, v)) = kv.split_once('=') {
+                header.insert(k.to_string(), v.to_string());
+            }
+        }
+    }
+    let heap_start = usize::from_str_radix(header["heap_start"].trim_start_matches("0x"), 16).unwrap();
+    let total: usize = header["configTOTAL_HEAP_SIZE"].parse().unwrap();
+    let (array, len) = common::buffer(total, heap_start % 64);
+    let mut heap = Heap4::<Host64>::new();
+    // SAFETY: a leaked buffer of `len` bytes.
+    unsafe { heap.init_from_raw(NonNull::new(array).unwrap(), len).unwrap() };
+    let mut live: HashMap<usize, NonNull<u8>> = HashMap::new();
+    let mut ops = 0;
+    for (n, line) in text.lines().enumerate() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.is_empty() || f[0].starts_with('#') {
+            continue;
+        }
+        let addr = usize::from_str_radix(f[1].trim_start_matches("0x"), 16).unwrap();
+        let requested: usize = f[2].parse().unwrap();
+        let block: usize = f[3].parse().unwrap();
+        match f[0] {
+            "malloc" => {
+                let p = heap.malloc(requested).unwrap_or_else(|e| panic!("line {}: {e}", n + 1));
+                let got = p.as_ptr() as usize - array as usize;
+                assert_eq!(got, addr - heap_start, "line {}: offset", n + 1);
+                // SAFETY: `p` is a live block; its header precedes it.
+                let size = heap.blocks().find(|b| b.address + Host64::HEADER == p.as_ptr() as usize).unwrap().size;
+                assert_eq!(size, block, "line {}: block size", n + 1);
+                live.insert(addr, p);
+            }
+            "free" => {
+                let p = live.remove(&addr).unwrap_or_else(|| panic!("line {}: unknown address", n + 1));
+                // SAFETY: a live block of this heap.
+                unsafe { heap.free(p, None) }.unwrap();
+            }
+            other => panic!("line {}: unknown op {other}", n + 1),
+        }
+        ops += 1;
+        if ops % 997 == 0 {
+            heap.check().unwrap();
+        }
+    }
+    heap.check().unwrap();
+    let s = heap.stats();
+    let num = |k: &str| header[k].parse::<usize>().unwrap();
+    assert_eq!(s.available_bytes, num("free"));
+    assert_eq!(heap.free_bytes(), num("xPortGetFreeHeapSize"));
+    assert_eq!(s.min_ever_free, num("min_ever_free"));
+    assert_eq!(heap.min_ever_free_bytes(), num("xPortGetMinimumEverFreeHeapSize"));
+    assert_eq!(s.largest_free_block, num("largest_free_block"));
+    assert_eq!(s.smallest_free_block, num("smallest_free_block"));
+    assert_eq!(s.free_blocks, num("free_blocks"));
+    assert_eq!(s.successful_allocations, num("successful_allocs"));
+    assert_eq!(s.successful_frees, num("successful_frees"));
+    ops
+}
+
+#[test]
+fn real_traces_reproduce_heap4() {
+    let Some(shared) = common::shared_dir() else { return };
+    let mut total = 0;
+    for name in ["blinky_20s", "full_20s", "churn_60s"] {
+        total += replay_real_trace(&shared.join(format!("traces/{name}.trace.txt")));
+    }
+    assert!(total > 400_000, "only {total} operations replayed");
+}
+
+#[test]
+fn overflow_sizes_fail_like_c() {
+    // Independent of ../shared: the size rule's overflow edges on a 32-bit layout.
+    let (array, len) = common::buffer(4096, 0);
+    let mut h = Heap4::<Target<4, 8>>::new();
+    // SAFETY: leaked buffer.
+    unsafe { h.init_from_raw(NonNull::new(array).unwrap(), len).unwrap() };
+    assert_eq!(h.malloc(0xffff_fff8), Err(AllocError::SizeOverflow));
+    assert_eq!(h.malloc(0x8000_0000), Err(AllocError::SizeOverflow));
+    assert_eq!(h.calloc(0x1_0000, 0x1_0000), Err(AllocError::CallocOverflow));
+    assert_eq!(h.malloc(0x1_0000_0000), Err(AllocError::SizeOverflow));
+}
