@@ -287,6 +287,26 @@ impl<'a, T: TargetLayout, I: engine::index::FreeIndex, const N: usize> Blocks<'a
 /// Implements [`RawHeap`] and the block walk for a scheme that is a thin wrapper of the engine.
 macro_rules! engine_scheme {
     ($name:ident < T $(, const $n:ident : usize)? >) => {
+        impl<T: $crate::TargetLayout $(, const $n: usize)?> $name<T $(, $n)?> {
+            /// `configHEAP_CLEAR_MEMORY_ON_FREE`: zero each block's payload when it is freed.
+            /// Placement and statistics do not change.
+            pub fn set_clear_on_free(&mut self, on: bool) {
+                self.engine.set_clear_on_free(on)
+            }
+
+            /// `configENABLE_HEAP_PROTECTOR`: store every free-list link XORed with `canary` (from
+            /// the application's random source), so that an overrun that writes plain addresses or
+            /// zeros over a header no longer forms a valid link. Must be called before the blocks are
+            /// laid out (before the first allocation, or before `define_regions`); placement and
+            /// statistics do not change.
+            ///
+            /// # Errors
+            /// [`RegionError::AlreadyDefined`]($crate::RegionError) once blocks are laid out.
+            pub fn set_canary(&mut self, canary: usize) -> Result<(), $crate::RegionError> {
+                self.engine.set_canary(canary)
+            }
+        }
+
         impl<T: $crate::TargetLayout $(, const $n: usize)?> $crate::RawHeap for $name<T $(, $n)?> {
             const SIZE_MAX: usize = T::SIZE_MAX;
             #[inline]

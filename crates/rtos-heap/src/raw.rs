@@ -37,6 +37,9 @@ pub(crate) struct Header {
 /// ([`Arena::expose`]).
 pub(crate) struct Arena<T> {
     base: usize,
+    /// Heap protector canary (`configENABLE_HEAP_PROTECTOR`): XORed into every stored link, NIL
+    /// included. 0 when the protector is off.
+    canary: usize,
     _target: PhantomData<T>,
 }
 
@@ -44,8 +47,14 @@ impl<T: TargetLayout> Arena<T> {
     pub const fn empty() -> Self {
         Arena {
             base: 0,
+            canary: 0,
             _target: PhantomData,
         }
+    }
+
+    /// Sets the heap protector's canary (only while no link is stored).
+    pub fn set_canary(&mut self, canary: usize) {
+        self.canary = canary;
     }
 
     /// Sets the heap base: the host address that offset 0 stands for.
@@ -76,23 +85,20 @@ impl<T: TargetLayout> Arena<T> {
 
     #[inline(always)]
     unsafe fn read_word(&self, off: usize) -> usize {
-        // SAFETY: caller guarantees a header lies at `off`; header words are aligned to the word size
-        // whenever `ALIGN >= WORD` (the heap base and every block offset are multiples of ALIGN).
+        // SAFETY: caller guarantees a header lies at `off`. Header words are aligned to the word size
+        // whenever `ALIGN >= WORD` (the heap base and every block offset are multiples of ALIGN,
+        // which is at least 4); only 8-byte words with ALIGN 4 need unaligned access.
         unsafe {
             let p = self.ptr(off);
             if T::WORD == 4 {
-                let w = if T::ALIGN >= 4 {
-                    p.cast::<u32>().read()
-                } else {
-                    p.cast::<u32>().read_unaligned()
-                };
+                let w = p.cast::<u32>().read() ^ self.canary as u32;
                 if w == u32::MAX { NIL } else { w as usize }
             } else {
                 let w = if T::ALIGN >= 8 {
                     p.cast::<u64>().read()
                 } else {
                     p.cast::<u64>().read_unaligned()
-                };
+                } ^ self.canary as u64;
                 if w == u64::MAX { NIL } else { w as usize }
             }
         }
@@ -105,13 +111,9 @@ impl<T: TargetLayout> Arena<T> {
             let p = self.ptr(off);
             if T::WORD == 4 {
                 let w = if value == NIL { u32::MAX } else { value as u32 };
-                if T::ALIGN >= 4 {
-                    p.cast::<u32>().write(w)
-                } else {
-                    p.cast::<u32>().write_unaligned(w)
-                }
+                p.cast::<u32>().write(w ^ self.canary as u32)
             } else {
-                let w = if value == NIL { u64::MAX } else { value as u64 };
+                let w = if value == NIL { u64::MAX } else { value as u64 } ^ self.canary as u64;
                 if T::ALIGN >= 8 {
                     p.cast::<u64>().write(w)
                 } else {
@@ -129,11 +131,7 @@ impl<T: TargetLayout> Arena<T> {
         unsafe {
             let p = self.ptr(off + T::WORD);
             if T::WORD == 4 {
-                let w = if T::ALIGN >= 4 {
-                    p.cast::<u32>().read()
-                } else {
-                    p.cast::<u32>().read_unaligned()
-                };
+                let w = p.cast::<u32>().read();
                 ((w & 0x7fff_ffff) as usize, w >> 31 != 0)
             } else {
                 let w = if T::ALIGN >= 8 {
@@ -206,11 +204,7 @@ impl<T: TargetLayout> Arena<T> {
             let p = self.ptr(off + T::WORD);
             if T::WORD == 4 {
                 let w = (size as u32) | if allocated { 1 << 31 } else { 0 };
-                if T::ALIGN >= 4 {
-                    p.cast::<u32>().write(w)
-                } else {
-                    p.cast::<u32>().write_unaligned(w)
-                }
+                p.cast::<u32>().write(w)
             } else {
                 let w = (size as u64) | if allocated { 1 << 63 } else { 0 };
                 if T::ALIGN >= 8 {

@@ -89,6 +89,8 @@ pub(crate) struct Engine<T, I, const N: usize> {
     /// heap_4 after `reset()`: what FreeRTOS's stats walk of the stale list reports until the next
     /// allocation re-initialises the heap (semantics §4).
     stale: Option<Summary>,
+    /// `configHEAP_CLEAR_MEMORY_ON_FREE`: zero a block's payload when it is freed.
+    clear_on_free: bool,
 }
 
 impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
@@ -109,7 +111,23 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
             rejected: 0,
             failed: 0,
             stale: None,
+            clear_on_free: false,
         }
+    }
+
+    /// `configHEAP_CLEAR_MEMORY_ON_FREE`.
+    pub fn set_clear_on_free(&mut self, on: bool) {
+        self.clear_on_free = on;
+    }
+
+    /// `configENABLE_HEAP_PROTECTOR`: every stored link is XORed with `canary`. Only before the
+    /// blocks are laid out (FreeRTOS fetches the canary at initialisation).
+    pub fn set_canary(&mut self, canary: usize) -> Result<(), RegionError> {
+        if self.state == State::Ready {
+            return Err(RegionError::AlreadyDefined);
+        }
+        self.arena.set_canary(canary);
+        Ok(())
     }
 
     /// Whether memory was given (lazily laid out or not).
@@ -463,8 +481,15 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
     fn release(&mut self, block: usize, size: usize) {
         // Clear the allocated bit first: the stale header of a block that merges into its lower
         // neighbour must still read "free" so that a second free of it is caught.
-        // SAFETY: `block` was validated as an allocated block header.
-        unsafe { self.arena.set_size(block, size, false) };
+        // SAFETY: `block` was validated as an allocated block header of `size` bytes.
+        unsafe {
+            self.arena.set_size(block, size, false);
+            if self.clear_on_free {
+                self.arena
+                    .ptr(block + T::HEADER)
+                    .write_bytes(0, size - T::HEADER);
+            }
+        }
         self.free += size;
         self.index.insert(&self.arena, block, size);
     }
