@@ -1,0 +1,1 @@
+//! Benchmarks of rtos-heap (work in progress).

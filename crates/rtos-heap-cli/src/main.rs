@@ -1,0 +1,2 @@
+//! The rtos-heap command-line tool (work in progress).
+fn main() {}

@@ -1,0 +1,1 @@
+//! C ABI of rtos-heap (work in progress).
