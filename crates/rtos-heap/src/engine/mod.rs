@@ -396,6 +396,16 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         Ok(nb + T::HEADER)
     }
 
+    /// Whether a block of `size` bytes at `off` can exist in region `r`: at least a header, inside
+    /// the region, and a multiple of ALIGN — except the last block of a heap_2 array, which ends
+    /// where the array does (heap_2's length is `configTOTAL_HEAP_SIZE - ALIGN`, any value).
+    #[inline(always)]
+    fn size_fits(off: usize, size: usize, r: &Region) -> bool {
+        size >= T::HEADER
+            && size <= r.end - off
+            && (size % T::ALIGN == 0 || (!I::END_MARKERS && off + size == r.end))
+    }
+
     /// Finds the block of a payload pointer and checks its header: the checks of `vPortFree`, made
     /// strict. Returns (block offset, region index, block size).
     fn validate(&self, ptr: NonNull<u8>, layout: Option<Layout>) -> Result<(usize, usize), FreeError> {
@@ -426,7 +436,7 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         }
         // SAFETY: `block` is on the grid inside region `r`, with a header's room before its end.
         let h = unsafe { self.arena.header(block) };
-        let plausible = h.size >= T::HEADER && h.size % T::ALIGN == 0 && h.size <= room;
+        let plausible = Self::size_fits(block, h.size, &r);
         if !h.allocated {
             let link_ok = h.link == NIL || h.link % T::ALIGN == 0;
             return Err(if plausible && link_ok {
@@ -443,7 +453,7 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         if next < r.end {
             // SAFETY: `next` is on the grid inside region `r`.
             let n = unsafe { self.arena.header(next) };
-            if n.size < T::HEADER || n.size % T::ALIGN != 0 || n.size > r.end - next {
+            if !Self::size_fits(next, n.size, &r) {
                 return Err(FreeError::NotABlock);
             }
         }
@@ -660,7 +670,7 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
                 // SAFETY: `off` is a block boundary inside the region (by induction from `start`, each
                 // step adds a size checked to stay inside).
                 let h = unsafe { self.arena.header(off) };
-                if h.size < T::HEADER || h.size % T::ALIGN != 0 || h.size > r.end - off {
+                if !Self::size_fits(off, h.size, r) {
                     return Err(err(CheckErrorKind::BadBlockSize, off));
                 }
                 if h.allocated {
@@ -802,7 +812,7 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         // SAFETY: `off` is on the grid inside the region with room for a header (the iterator starts
         // at a region start and advances by sizes checked below).
         let h = unsafe { self.arena.header(off) };
-        let bad = h.size < T::HEADER || h.size % T::ALIGN != 0 || h.size > r.end - off;
+        let bad = !Self::size_fits(off, h.size, &r);
         let kind = if bad {
             BlockKind::Corrupt
         } else if h.allocated {
