@@ -310,7 +310,9 @@ pub fn pool(block_size: u32, pattern: PoolPattern) -> Workload {
             }
         }
         PoolPattern::Fifo => {
-            let ids: Vec<u32> = (0..BLOCKS).map(|_| r.alloc(u64::from(block_size))).collect();
+            let ids: Vec<u32> = (0..BLOCKS)
+                .map(|_| r.alloc(u64::from(block_size)))
+                .collect();
             for id in ids {
                 r.free(id);
             }
@@ -344,7 +346,10 @@ mod tests {
     fn generator_matches_the_definition() {
         // x = 1: x ^= x>>12 (1); x ^= x<<25 (0x2000001); x ^= x>>27 (0x2000001); out = x * M.
         let mut r = Rng::new(1);
-        assert_eq!(r.next_u64(), 0x2000001u64.wrapping_mul(0x2545_F491_4F6C_DD1D));
+        assert_eq!(
+            r.next_u64(),
+            0x2000001u64.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        );
         let mut r = Rng::new(7);
         for _ in 0..1000 {
             let v = r.range(8, 512);
@@ -355,7 +360,13 @@ mod tests {
 
     #[test]
     fn every_free_names_a_live_allocation() {
-        for w in [random(), rtos(), fragmented(), ladder(64, 10), efficiency(1, 5000)] {
+        for w in [
+            random(),
+            rtos(),
+            fragmented(),
+            ladder(64, 10),
+            efficiency(1, 5000),
+        ] {
             let mut live = vec![false; w.id_count()];
             for op in w.setup.iter().chain(&w.ops) {
                 match *op {

@@ -5,10 +5,10 @@ use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 use core::ptr::NonNull;
 
+use crate::RawHeap;
 use crate::error::{AllocError, CheckError, CheckErrorKind, FreeError, RegionError};
 use crate::stats::HeapStats;
 use crate::target::{Native, TargetLayout, align_up};
-use crate::RawHeap;
 
 /// FreeRTOS heap_1: hands out memory from the bottom of the array up and never takes it back.
 ///
@@ -79,7 +79,11 @@ impl<T: TargetLayout> Heap1<T> {
     /// # Safety
     /// `start .. start + len` must be valid for reads and writes and used by nothing else for as long
     /// as the heap is in use.
-    pub unsafe fn init_from_raw(&mut self, start: NonNull<u8>, len: usize) -> Result<(), RegionError> {
+    pub unsafe fn init_from_raw(
+        &mut self,
+        start: NonNull<u8>,
+        len: usize,
+    ) -> Result<(), RegionError> {
         if self.base != 0 {
             return Err(RegionError::AlreadyDefined);
         }
@@ -169,6 +173,17 @@ impl<T: TargetLayout> RawHeap for Heap1<T> {
             Ok(())
         } else {
             self.rejected += 1;
+            Err(FreeError::OutsideHeap)
+        }
+    }
+
+    /// heap_1 keeps no sizes: a pointer inside the heap reports the bytes from it to the end of the
+    /// used part (an upper bound of its block).
+    unsafe fn usable_size(&self, ptr: NonNull<u8>) -> Result<usize, FreeError> {
+        let a = ptr.as_ptr() as usize;
+        if self.base != 0 && a >= self.base && a < self.base + self.next {
+            Ok(self.base + self.next - a)
+        } else {
             Err(FreeError::OutsideHeap)
         }
     }

@@ -3,9 +3,9 @@
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::NonNull;
 
+use crate::RawHeap;
 use crate::error::{AllocError, CheckError, CheckErrorKind, FreeError};
 use crate::stats::HeapStats;
-use crate::RawHeap;
 
 const WORD: usize = core::mem::size_of::<usize>();
 /// Tag of a live block (low byte: log2 of the alignment).
@@ -98,14 +98,17 @@ impl<A: GlobalAlloc> Heap3<A> {
             return Err(AllocError::OutOfMemory);
         }
         // SAFETY: `layout` has a non-zero size (it includes the prefix).
-        let base = NonNull::new(unsafe { self.inner.alloc(layout) }).ok_or(AllocError::OutOfMemory)?;
+        let base =
+            NonNull::new(unsafe { self.inner.alloc(layout) }).ok_or(AllocError::OutOfMemory)?;
         // SAFETY: the block holds `offset >= PREFIX` bytes in front of the payload; the prefix words
         // are aligned (offset and the block are multiples of the word size).
         let payload = unsafe {
             let payload = base.add(offset);
             let words = payload.cast::<usize>().as_ptr();
             words.sub(2).write(size);
-            words.sub(1).write(LIVE | layout.align().trailing_zeros() as usize);
+            words
+                .sub(1)
+                .write(LIVE | layout.align().trailing_zeros() as usize);
             payload
         };
         self.in_use += size;
@@ -180,6 +183,22 @@ impl<A: GlobalAlloc> RawHeap for Heap3<A> {
             Err(_) => self.rejected += 1,
         }
         r
+    }
+
+    unsafe fn usable_size(&self, ptr: NonNull<u8>) -> Result<usize, FreeError> {
+        if ptr.as_ptr() as usize % PREFIX.next_power_of_two() != 0 {
+            return Err(FreeError::Misaligned);
+        }
+        // SAFETY: by the caller's contract `ptr` came from this heap, so a prefix precedes it.
+        let (size, tag) = unsafe {
+            let words = ptr.cast::<usize>().as_ptr();
+            (words.sub(2).read(), words.sub(1).read())
+        };
+        match tag & !0xff {
+            t if t == LIVE & !0xff => Ok(size),
+            t if t == DEAD & !0xff => Err(FreeError::DoubleFree),
+            _ => Err(FreeError::NotABlock),
+        }
     }
 
     fn free_bytes(&self) -> usize {

@@ -17,6 +17,12 @@
 //! lock (a `critical-section` by default, or any `lock_api::RawMutex`) and implements
 //! [`GlobalAlloc`](core::alloc::GlobalAlloc) and [`allocator_api2::alloc::Allocator`].
 //!
+//! Beside the heaps, [`Pool`] is a fixed-block memory pool (CMSIS-RTOS `osPoolAlloc`/`osPoolFree`):
+//! O(1) allocation and free of one block size through an intrusive free list, double frees caught
+//! by a one-bit-per-block bitmap, [`PoolStats`] as CMSIS-RTOS2 reports them, typed [`PoolBox`]
+//! owners, and a [`LockedPool`] (the same lock parameter) that is a `GlobalAlloc`/`Allocator` for
+//! one size class. See [`Pool`] for the layout and costs.
+//!
 //! ```no_run
 //! use rtos_heap::{Heap4, LockedHeap, StaticRegion};
 //!
@@ -46,6 +52,7 @@ mod heap3;
 mod heap4;
 mod heap5;
 mod locked;
+mod pool;
 mod raw;
 mod region;
 mod stats;
@@ -62,6 +69,7 @@ pub use heap3::Heap3;
 pub use heap4::Heap4;
 pub use heap5::{Heap5, HeapRegion};
 pub use locked::{CriticalSectionRawMutex, Fault, Hooks, LockedHeap};
+pub use pool::{LockedPool, Pool, PoolBox, PoolError, PoolStats, PoolStorage};
 pub use region::StaticRegion;
 pub use stats::HeapStats;
 pub use target::{CortexM, Host64, Host64Align16, Mcu32Align4, Native, Target, TargetLayout};
@@ -168,6 +176,16 @@ pub trait RawHeap {
         }
     }
 
+    /// The payload bytes usable in the block of `ptr` (at least what was requested), after the
+    /// same checks as [`free`](Self::free). Lets C-style callers (`realloc` without a size) work.
+    ///
+    /// # Errors
+    /// The [`FreeError`] a free of `ptr` would return; nothing is counted or changed.
+    ///
+    /// # Safety
+    /// `ptr` must be a live allocation of this heap (as for [`free`](Self::free)).
+    unsafe fn usable_size(&self, ptr: NonNull<u8>) -> Result<usize, FreeError>;
+
     /// `xPortGetFreeHeapSize`.
     fn free_bytes(&self) -> usize;
     /// `xPortGetMinimumEverFreeHeapSize`.
@@ -248,7 +266,9 @@ pub(crate) struct Blocks<'a, T, I, const N: usize> {
     off: usize,
 }
 
-impl<T: TargetLayout, I: engine::index::FreeIndex, const N: usize> Iterator for Blocks<'_, T, I, N> {
+impl<T: TargetLayout, I: engine::index::FreeIndex, const N: usize> Iterator
+    for Blocks<'_, T, I, N>
+{
     type Item = BlockInfo;
 
     fn next(&mut self) -> Option<BlockInfo> {
@@ -325,6 +345,9 @@ macro_rules! engine_scheme {
             unsafe fn reallocate(&mut self, ptr: core::ptr::NonNull<u8>, old: core::alloc::Layout, new_size: usize) -> Result<core::ptr::NonNull<u8>, $crate::ReallocError> {
                 // SAFETY: forwarded contract.
                 unsafe { self.engine.reallocate(ptr, old, new_size) }
+            }
+            unsafe fn usable_size(&self, ptr: core::ptr::NonNull<u8>) -> Result<usize, $crate::FreeError> {
+                self.engine.usable_size(ptr)
             }
             fn free_bytes(&self) -> usize {
                 self.engine.free_bytes()

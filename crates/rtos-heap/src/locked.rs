@@ -6,9 +6,9 @@ use core::ptr::{self, NonNull};
 
 use lock_api::{GuardNoSend, Mutex, MutexGuard, RawMutex};
 
+use crate::RawHeap;
 use crate::error::{AllocError, FreeError};
 use crate::stats::HeapStats;
-use crate::RawHeap;
 
 /// A bad free seen on a path that cannot return an error ([`GlobalAlloc::dealloc`],
 /// [`Allocator::deallocate`](allocator_api2::alloc::Allocator::deallocate)).
@@ -70,6 +70,9 @@ unsafe impl RawMutex for CriticalSectionRawMutex {
     };
     type GuardMarker = GuardNoSend;
 
+    // `#[inline]` keeps these out of the crate's own code unit, so a program that never uses this
+    // lock never references the critical-section symbols.
+    #[inline]
     fn lock(&self) {
         assert!(
             self.try_lock(),
@@ -77,6 +80,7 @@ unsafe impl RawMutex for CriticalSectionRawMutex {
         );
     }
 
+    #[inline]
     fn try_lock(&self) -> bool {
         // SAFETY: the restore state is kept and handed back to `release` exactly once, in `unlock`
         // (or right here when the mutex is already held by this context).
@@ -91,6 +95,7 @@ unsafe impl RawMutex for CriticalSectionRawMutex {
         true
     }
 
+    #[inline]
     unsafe fn unlock(&self) {
         let state = self.restore.get();
         self.locked.set(false);
@@ -194,7 +199,12 @@ impl<H: RawHeap, R: RawMutex> LockedHeap<H, R> {
     ///
     /// # Safety
     /// As [`RawHeap::reallocate`].
-    unsafe fn realloc_or_hook(&self, ptr: NonNull<u8>, old: Layout, new_size: usize) -> Option<NonNull<u8>> {
+    unsafe fn realloc_or_hook(
+        &self,
+        ptr: NonNull<u8>,
+        old: Layout,
+        new_size: usize,
+    ) -> Option<NonNull<u8>> {
         // SAFETY: forwarded contract.
         let r = unsafe { self.heap.lock().reallocate(ptr, old, new_size) };
         match r {
@@ -220,7 +230,8 @@ impl<H: RawHeap, R: RawMutex> LockedHeap<H, R> {
 // layout (every scheme honours any power-of-two alignment); refused frees change nothing.
 unsafe impl<H: RawHeap, R: RawMutex> GlobalAlloc for LockedHeap<H, R> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        self.alloc_or_hook(layout).map_or(ptr::null_mut(), NonNull::as_ptr)
+        self.alloc_or_hook(layout)
+            .map_or(ptr::null_mut(), NonNull::as_ptr)
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
@@ -247,7 +258,8 @@ unsafe impl<H: RawHeap, R: RawMutex> GlobalAlloc for LockedHeap<H, R> {
             return ptr::null_mut();
         };
         // SAFETY: GlobalAlloc's contract: `ptr` was allocated here with `layout`.
-        unsafe { self.realloc_or_hook(p, layout, new_size) }.map_or(ptr::null_mut(), NonNull::as_ptr)
+        unsafe { self.realloc_or_hook(p, layout, new_size) }
+            .map_or(ptr::null_mut(), NonNull::as_ptr)
     }
 }
 
@@ -315,7 +327,11 @@ impl<H: RawHeap, R: RawMutex> LockedHeap<H, R> {
             let fresh = self.allocate(new)?;
             // SAFETY: distinct blocks; the copy is bounded by both sizes.
             unsafe {
-                ptr::copy_nonoverlapping(ptr.as_ptr(), fresh.cast::<u8>().as_ptr(), old.size().min(new.size()));
+                ptr::copy_nonoverlapping(
+                    ptr.as_ptr(),
+                    fresh.cast::<u8>().as_ptr(),
+                    old.size().min(new.size()),
+                );
                 self.deallocate(ptr, old);
             }
             return Ok(fresh);

@@ -37,6 +37,8 @@ impl<const N: usize> StaticRegion<N> {
     }
 
     /// The memory, the first time only; `None` afterwards.
+    // A `&mut` from `&self` is sound here: the once-only flag guarantees a single such reference.
+    #[allow(clippy::mut_from_ref)]
     pub fn take(&'static self) -> Option<&'static mut [MaybeUninit<u8>]> {
         let first = critical_section::with(|cs| !self.taken.borrow(cs).replace(true));
         // SAFETY: `first` is true exactly once, so this is the only reference ever made.

@@ -38,7 +38,7 @@ pub struct HeapStats {
     pub successful_frees: usize,
     /// rtos-heap: frees refused because the pointer or block did not check out.
     pub rejected_frees: usize,
-    /// rtos-heap: allocations that failed (each one a `vApplicationMallocFailedHook` in FreeRTOS,
-    /// except calloc overflows).
+    /// rtos-heap: allocations that failed, each one a `vApplicationMallocFailedHook` call in
+    /// FreeRTOS (a calloc whose `count * size` overflows never reaches the heap and is not counted).
     pub failed_allocations: usize,
 }

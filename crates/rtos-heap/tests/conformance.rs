@@ -124,7 +124,11 @@ fn parse_num(s: &str) -> u128 {
 /// Replays a vector trace and returns the output lines the C harness would print (without its
 /// `!`/`e` notes).
 fn run_vector<H: Subject>(trace: &str, word: usize, misalign: usize) -> Vec<String> {
-    let size_max: u128 = if word == 4 { u32::MAX as u128 } else { u64::MAX as u128 };
+    let size_max: u128 = if word == 4 {
+        u32::MAX as u128
+    } else {
+        u64::MAX as u128
+    };
     let (array, len) = common::buffer(65536, misalign);
     let base = array as usize;
     let mut heap = H::make(array, len);
@@ -250,7 +254,11 @@ where
                 let file = dir.join(format!("{stem}.heap{}_{}.out", $scheme, $bits));
                 if file.exists() {
                     let got = run_vector::<$heap>(&trace, $word, misalign);
-                    compare(&format!("{config}/{stem}.heap{}_{}", $scheme, $bits), &got, &file);
+                    compare(
+                        &format!("{config}/{stem}.heap{}_{}", $scheme, $bits),
+                        &got,
+                        &file,
+                    );
                     compared += 1;
                 }
             }};
@@ -269,25 +277,33 @@ where
 
 #[test]
 fn vectors_a8_m0() {
-    let Some(shared) = common::shared_dir() else { return };
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
     assert_eq!(run_config::<8>(&shared, "a8_m0", 0), 7 * 8);
 }
 
 #[test]
 fn vectors_a8_m3() {
-    let Some(shared) = common::shared_dir() else { return };
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
     assert_eq!(run_config::<8>(&shared, "a8_m3", 3), 7 * 8);
 }
 
 #[test]
 fn vectors_a4_m0() {
-    let Some(shared) = common::shared_dir() else { return };
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
     assert_eq!(run_config::<4>(&shared, "a4_m0", 0), 7 * 8);
 }
 
 #[test]
 fn vectors_a16_m0() {
-    let Some(shared) = common::shared_dir() else { return };
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
     assert_eq!(run_config::<16>(&shared, "a16_m0", 0), 7 * 8);
 }
 
@@ -303,12 +319,16 @@ fn replay_real_trace(path: &Path) -> usize {
             }
         }
     }
-    let heap_start = usize::from_str_radix(header["heap_start"].trim_start_matches("0x"), 16).unwrap();
+    let heap_start =
+        usize::from_str_radix(header["heap_start"].trim_start_matches("0x"), 16).unwrap();
     let total: usize = header["configTOTAL_HEAP_SIZE"].parse().unwrap();
     let (array, len) = common::buffer(total, heap_start % 64);
     let mut heap = Heap4::<Host64>::new();
     // SAFETY: a leaked buffer of `len` bytes.
-    unsafe { heap.init_from_raw(NonNull::new(array).unwrap(), len).unwrap() };
+    unsafe {
+        heap.init_from_raw(NonNull::new(array).unwrap(), len)
+            .unwrap()
+    };
     let mut live: HashMap<usize, NonNull<u8>> = HashMap::new();
     let mut ops = 0;
     for (n, line) in text.lines().enumerate() {
@@ -321,16 +341,24 @@ fn replay_real_trace(path: &Path) -> usize {
         let block: usize = f[3].parse().unwrap();
         match f[0] {
             "malloc" => {
-                let p = heap.malloc(requested).unwrap_or_else(|e| panic!("line {}: {e}", n + 1));
+                let p = heap
+                    .malloc(requested)
+                    .unwrap_or_else(|e| panic!("line {}: {e}", n + 1));
                 let got = p.as_ptr() as usize - array as usize;
                 assert_eq!(got, addr - heap_start, "line {}: offset", n + 1);
                 // SAFETY: `p` is a live block; its header precedes it.
-                let size = heap.blocks().find(|b| b.address + Host64::HEADER == p.as_ptr() as usize).unwrap().size;
+                let size = heap
+                    .blocks()
+                    .find(|b| b.address + Host64::HEADER == p.as_ptr() as usize)
+                    .unwrap()
+                    .size;
                 assert_eq!(size, block, "line {}: block size", n + 1);
                 live.insert(addr, p);
             }
             "free" => {
-                let p = live.remove(&addr).unwrap_or_else(|| panic!("line {}: unknown address", n + 1));
+                let p = live
+                    .remove(&addr)
+                    .unwrap_or_else(|| panic!("line {}: unknown address", n + 1));
                 // SAFETY: a live block of this heap.
                 unsafe { heap.free(p, None) }.unwrap();
             }
@@ -347,7 +375,10 @@ fn replay_real_trace(path: &Path) -> usize {
     assert_eq!(s.available_bytes, num("free"));
     assert_eq!(heap.free_bytes(), num("xPortGetFreeHeapSize"));
     assert_eq!(s.min_ever_free, num("min_ever_free"));
-    assert_eq!(heap.min_ever_free_bytes(), num("xPortGetMinimumEverFreeHeapSize"));
+    assert_eq!(
+        heap.min_ever_free_bytes(),
+        num("xPortGetMinimumEverFreeHeapSize")
+    );
     assert_eq!(s.largest_free_block, num("largest_free_block"));
     assert_eq!(s.smallest_free_block, num("smallest_free_block"));
     assert_eq!(s.free_blocks, num("free_blocks"));
@@ -358,7 +389,9 @@ fn replay_real_trace(path: &Path) -> usize {
 
 #[test]
 fn real_traces_reproduce_heap4() {
-    let Some(shared) = common::shared_dir() else { return };
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
     let mut total = 0;
     for name in ["blinky_20s", "full_20s", "churn_60s"] {
         total += replay_real_trace(&shared.join(format!("traces/{name}.trace.txt")));
@@ -375,6 +408,9 @@ fn overflow_sizes_fail_like_c() {
     unsafe { h.init_from_raw(NonNull::new(array).unwrap(), len).unwrap() };
     assert_eq!(h.malloc(0xffff_fff8), Err(AllocError::SizeOverflow));
     assert_eq!(h.malloc(0x8000_0000), Err(AllocError::SizeOverflow));
-    assert_eq!(h.calloc(0x1_0000, 0x1_0000), Err(AllocError::CallocOverflow));
+    assert_eq!(
+        h.calloc(0x1_0000, 0x1_0000),
+        Err(AllocError::CallocOverflow)
+    );
     assert_eq!(h.malloc(0x1_0000_0000), Err(AllocError::SizeOverflow));
 }

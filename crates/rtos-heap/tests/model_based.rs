@@ -80,7 +80,28 @@ impl Model for BestFit {
 
 /// Runs `ops` random operations on `heap` and `model` side by side. `base` is the host address of
 /// offset 0; block offsets are `ptr - header - base`.
-fn drive<H: RawHeap, M: Model>(heap: &mut H, model: &mut M, base: usize, header: usize, heap_len: usize, size_max: usize, seed: u64, ops: usize, min_reset: bool) {
+/// Where the heap lies: host address of offset 0, header size, heap length, target `SIZE_MAX`.
+struct Frame {
+    base: usize,
+    header: usize,
+    heap_len: usize,
+    size_max: usize,
+}
+
+fn drive<H: RawHeap, M: Model>(
+    heap: &mut H,
+    model: &mut M,
+    f: Frame,
+    seed: u64,
+    ops: usize,
+    min_reset: bool,
+) {
+    let Frame {
+        base,
+        header,
+        heap_len,
+        size_max,
+    } = f;
     let mut rng = Rng(seed);
     let mut live: Vec<(NonNull<u8>, usize, u8)> = Vec::new();
     for step in 0..ops {
@@ -96,11 +117,18 @@ fn drive<H: RawHeap, M: Model>(heap: &mut H, model: &mut M, base: usize, header:
             };
             let want = model.malloc(n);
             if std::env::var_os("MODEL_TRACE").is_some() {
-                eprintln!("{ctx}: malloc({n}) -> {:?} / {want:?}", got.map(|p| p.as_ptr() as usize - header - base));
+                eprintln!(
+                    "{ctx}: malloc({n}) -> {:?} / {want:?}",
+                    got.map(|p| p.as_ptr() as usize - header - base)
+                );
             }
             match (got, want) {
                 (Ok(p), Some(off)) => {
-                    assert_eq!(p.as_ptr() as usize - header - base, off, "{ctx}: offset of malloc({n})");
+                    assert_eq!(
+                        p.as_ptr() as usize - header - base,
+                        off,
+                        "{ctx}: offset of malloc({n})"
+                    );
                     let tag = (step % 251) as u8;
                     // SAFETY: a fresh block of `n` bytes.
                     unsafe { p.as_ptr().write_bytes(tag, n.min(256)) };
@@ -113,7 +141,10 @@ fn drive<H: RawHeap, M: Model>(heap: &mut H, model: &mut M, base: usize, header:
             let (p, n, tag) = live.swap_remove(rng.below(live.len() as u64) as usize);
             // SAFETY: the block is live; nobody else wrote it.
             let bytes = unsafe { std::slice::from_raw_parts(p.as_ptr(), n.min(256)) };
-            assert!(bytes.iter().all(|&b| b == tag), "{ctx}: block contents overwritten");
+            assert!(
+                bytes.iter().all(|&b| b == tag),
+                "{ctx}: block contents overwritten"
+            );
             // SAFETY: a live block of this heap, freed once.
             unsafe { heap.free(p, None) }.unwrap_or_else(|e| panic!("{ctx}: free: {e}"));
             model.free(p.as_ptr() as usize - header - base);
@@ -127,7 +158,13 @@ fn drive<H: RawHeap, M: Model>(heap: &mut H, model: &mut M, base: usize, header:
         if let Err(e) = heap.check() {
             panic!("{ctx}: check: {e}");
         }
-        compare(&heap.stats(), &model.stats(), heap.free_bytes(), heap.min_ever_free_bytes(), &ctx);
+        compare(
+            &heap.stats(),
+            &model.stats(),
+            heap.free_bytes(),
+            heap.min_ever_free_bytes(),
+            &ctx,
+        );
     }
     for (p, _, _) in live {
         // SAFETY: live blocks of this heap.
@@ -147,12 +184,27 @@ fn heap4_layout<T: TargetLayout>(seeds: std::ops::Range<u64>, ops: usize) -> usi
         let (array, len) = buffer(len, misalign);
         let mut heap = Heap4::<T>::new();
         // SAFETY: a leaked buffer.
-        unsafe { heap.init_from_raw(NonNull::new(array).unwrap(), len).unwrap() };
+        unsafe {
+            heap.init_from_raw(NonNull::new(array).unwrap(), len)
+                .unwrap()
+        };
         // The semantics document's layout: start rounded up, marker rounded down, one header.
         let start = align_up(array as usize, T::ALIGN);
         let end = (array as usize + len - T::HEADER) / T::ALIGN * T::ALIGN;
         let mut model = FirstFit::new(T::HEADER, T::ALIGN, T::SIZE_MAX, &[(0, end - start)]);
-        drive(&mut heap, &mut model, start, T::HEADER, len, T::SIZE_MAX, 0x4000 + seed, ops, true);
+        drive(
+            &mut heap,
+            &mut model,
+            Frame {
+                base: start,
+                header: T::HEADER,
+                heap_len: len,
+                size_max: T::SIZE_MAX,
+            },
+            0x4000 + seed,
+            ops,
+            true,
+        );
         total += ops;
     }
     total
@@ -174,8 +226,11 @@ fn heap5_layout<T: TargetLayout>(seeds: std::ops::Range<u64>, ops: usize) -> usi
         let (array, _) = buffer(at + 64, 0);
         let regions: Vec<HeapRegion> = spans
             .iter()
-            // SAFETY: inside the buffer.
-            .map(|&(o, l)| HeapRegion { start: unsafe { array.add(o) }, size: l })
+            .map(|&(o, l)| HeapRegion {
+                // SAFETY: inside the buffer.
+                start: unsafe { array.add(o) },
+                size: l,
+            })
             .collect();
         let mut heap = Heap5::<T, 8>::new();
         // SAFETY: disjoint parts of a leaked buffer.
@@ -190,7 +245,19 @@ fn heap5_layout<T: TargetLayout>(seeds: std::ops::Range<u64>, ops: usize) -> usi
             })
             .collect();
         let mut model = FirstFit::new(T::HEADER, T::ALIGN, T::SIZE_MAX, &model_regions);
-        drive(&mut heap, &mut model, base, T::HEADER, at, T::SIZE_MAX, 0x5000 + seed, ops, true);
+        drive(
+            &mut heap,
+            &mut model,
+            Frame {
+                base,
+                header: T::HEADER,
+                heap_len: at,
+                size_max: T::SIZE_MAX,
+            },
+            0x5000 + seed,
+            ops,
+            true,
+        );
         total += ops;
     }
     total
@@ -204,13 +271,28 @@ fn heap2_layout<T: TargetLayout>(seeds: std::ops::Range<u64>, ops: usize) -> usi
         let (array, len) = buffer(len, rng.below(8) as usize);
         let mut heap = Heap2::<T>::new();
         // SAFETY: a leaked buffer.
-        unsafe { heap.init_from_raw(NonNull::new(array).unwrap(), len).unwrap() };
+        unsafe {
+            heap.init_from_raw(NonNull::new(array).unwrap(), len)
+                .unwrap()
+        };
         // heap_2 gives up ALIGN bytes whatever the address, and has no end marker.
         let start = align_up(array as usize, T::ALIGN);
         let mut model = BestFit::new(T::HEADER, T::ALIGN, T::SIZE_MAX, len - T::ALIGN);
         // The first malloc lays the heap out; before it, heap_2 reports its whole size free.
         assert_eq!(heap.free_bytes(), len - T::ALIGN);
-        drive(&mut heap, &mut model, start, T::HEADER, len, T::SIZE_MAX, 0x2000 + seed, ops, false);
+        drive(
+            &mut heap,
+            &mut model,
+            Frame {
+                base: start,
+                header: T::HEADER,
+                heap_len: len,
+                size_max: T::SIZE_MAX,
+            },
+            0x2000 + seed,
+            ops,
+            false,
+        );
         total += ops;
     }
     total
@@ -224,7 +306,10 @@ fn heap1_layout<T: TargetLayout>(seeds: std::ops::Range<u64>, ops: usize) -> usi
         let (array, len) = buffer(len, rng.below(8) as usize);
         let mut heap = Heap1::<T>::new();
         // SAFETY: a leaked buffer.
-        unsafe { heap.init_from_raw(NonNull::new(array).unwrap(), len).unwrap() };
+        unsafe {
+            heap.init_from_raw(NonNull::new(array).unwrap(), len)
+                .unwrap()
+        };
         let start = align_up(array as usize, T::ALIGN);
         let mut model = Bump::new(T::ALIGN, T::SIZE_MAX, len);
         for step in 0..ops {
@@ -234,7 +319,11 @@ fn heap1_layout<T: TargetLayout>(seeds: std::ops::Range<u64>, ops: usize) -> usi
             }
             let n = request(&mut rng, len / 8, T::SIZE_MAX);
             let got = heap.malloc(n).ok().map(|p| p.as_ptr() as usize - start);
-            assert_eq!(got, model.malloc(n), "seed {seed} step {step}: heap_1 malloc({n})");
+            assert_eq!(
+                got,
+                model.malloc(n),
+                "seed {seed} step {step}: heap_1 malloc({n})"
+            );
             assert_eq!(heap.free_bytes(), model.free_bytes());
             heap.check().unwrap();
         }

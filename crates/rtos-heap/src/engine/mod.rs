@@ -269,7 +269,8 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
             total += r.end - r.start;
         }
         self.index = I::EMPTY;
-        self.index.build(&self.arena, &self.regions[..self.nregions]);
+        self.index
+            .build(&self.arena, &self.regions[..self.nregions]);
         self.free = total;
         self.min_ever = total;
         self.stale = None;
@@ -408,7 +409,11 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
 
     /// Finds the block of a payload pointer and checks its header: the checks of `vPortFree`, made
     /// strict. Returns (block offset, region index, block size).
-    fn validate(&self, ptr: NonNull<u8>, layout: Option<Layout>) -> Result<(usize, usize), FreeError> {
+    fn validate(
+        &self,
+        ptr: NonNull<u8>,
+        layout: Option<Layout>,
+    ) -> Result<(usize, usize), FreeError> {
         if self.state != State::Ready {
             return Err(FreeError::OutsideHeap);
         }
@@ -468,11 +473,20 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         Ok((block, h.size))
     }
 
+    /// Payload bytes of the block of `ptr` (validated as for a free).
+    pub fn usable_size(&self, ptr: NonNull<u8>) -> Result<usize, FreeError> {
+        self.validate(ptr, None).map(|(_, size)| size - T::HEADER)
+    }
+
     /// `vPortFree`, refusing what does not check out.
     ///
     /// # Safety
     /// `ptr` is not in use by anyone after this call if the call succeeds.
-    pub unsafe fn free(&mut self, ptr: NonNull<u8>, layout: Option<Layout>) -> Result<(), FreeError> {
+    pub unsafe fn free(
+        &mut self,
+        ptr: NonNull<u8>,
+        layout: Option<Layout>,
+    ) -> Result<(), FreeError> {
         match self.validate(ptr, layout) {
             Ok((block, size)) => {
                 self.release(block, size);
@@ -515,7 +529,9 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         old: Layout,
         new_size: usize,
     ) -> Result<NonNull<u8>, ReallocError> {
-        let (block, size) = self.validate(ptr, Some(old)).inspect_err(|_| self.rejected += 1)?;
+        let (block, size) = self
+            .validate(ptr, Some(old))
+            .inspect_err(|_| self.rejected += 1)?;
         let new_wanted = wanted_size::<T>(new_size)?;
         if new_wanted <= size {
             if size - new_wanted > T::MIN_BLOCK {

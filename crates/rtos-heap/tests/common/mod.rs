@@ -13,9 +13,15 @@ pub fn shared_dir() -> Option<PathBuf> {
         return Some(dir);
     }
     if std::env::var_os("RTOS_HEAP_REQUIRE_SHARED").is_some() {
-        panic!("RTOS_HEAP_REQUIRE_SHARED is set but {} has no vectors/", dir.display());
+        panic!(
+            "RTOS_HEAP_REQUIRE_SHARED is set but {} has no vectors/",
+            dir.display()
+        );
     }
-    eprintln!("skipped: {} not found (set RTOS_HEAP_SHARED)", dir.display());
+    eprintln!(
+        "skipped: {} not found (set RTOS_HEAP_SHARED)",
+        dir.display()
+    );
     None
 }
 

@@ -152,8 +152,17 @@ impl FirstFit {
     }
 
     pub fn stats(&self) -> ModelStats {
-        let free_blocks: Vec<usize> = self.blocks.iter().flatten().filter(|b| b.free).map(|b| b.size).collect();
-        let markers = self.marker_listed[..self.regions.len() - 1].iter().filter(|&&m| m).count();
+        let free_blocks: Vec<usize> = self
+            .blocks
+            .iter()
+            .flatten()
+            .filter(|b| b.free)
+            .map(|b| b.size)
+            .collect();
+        let markers = self.marker_listed[..self.regions.len() - 1]
+            .iter()
+            .filter(|&&m| m)
+            .count();
         ModelStats {
             free: self.free,
             min_ever: self.min_ever,
@@ -247,7 +256,12 @@ impl BestFit {
     }
 
     pub fn stats(&self) -> ModelStats {
-        let free_blocks: Vec<usize> = self.blocks.iter().filter(|b| b.free).map(|b| b.size).collect();
+        let free_blocks: Vec<usize> = self
+            .blocks
+            .iter()
+            .filter(|b| b.free)
+            .map(|b| b.size)
+            .collect();
         ModelStats {
             free: self.free,
             min_ever: self.min_ever,
@@ -279,8 +293,15 @@ impl Bump {
     }
 
     pub fn malloc(&mut self, n: usize) -> Option<usize> {
-        let w = n.checked_next_multiple_of(self.align).filter(|&w| w <= self.size_max)?;
-        if w == 0 || self.next.checked_add(w).is_none_or(|end| end >= self.adjusted) {
+        let w = n
+            .checked_next_multiple_of(self.align)
+            .filter(|&w| w <= self.size_max)?;
+        if w == 0
+            || self
+                .next
+                .checked_add(w)
+                .is_none_or(|end| end >= self.adjusted)
+        {
             return None;
         }
         let off = self.next;

@@ -1,0 +1,279 @@
+//! `--report out.html`: one self-contained page (no external files, fonts or scripts) with an SVG
+//! heap map per scheme and moment (final state; peak use or first failure) and SVG time series of
+//! free bytes, largest free block and minimum ever free.
+//!
+//! The SVG is written by hand: the pictures are rectangles and polylines, and a plotting crate
+//! would add a font stack and many dependencies for nothing the page needs.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use super::{Exporter, thousands};
+use crate::replay::{HeapMap, ReplayResult};
+use crate::report::Report;
+
+/// HTML report exporter.
+pub struct Html;
+
+const W: f64 = 960.0;
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Colour of an allocated block by age: old blocks blue, young ones red.
+fn age_colour(born: Option<u64>, now: u64) -> String {
+    match born {
+        None => "#8e6c8a".into(),
+        Some(b) => {
+            let t = if now == 0 {
+                0.0
+            } else {
+                (b as f64 / now as f64).clamp(0.0, 1.0)
+            };
+            let hue = 220.0 - 220.0 * t;
+            format!("hsl({hue:.0},70%,50%)")
+        }
+    }
+}
+
+fn heap_map(s: &mut String, r: &ReplayResult, m: &HeapMap, id: &str) {
+    let row = 36.0;
+    let gap = 14.0;
+    let n = r.regions.len().max(1);
+    let h = n as f64 * (row + gap) + 20.0;
+    let _ = write!(
+        s,
+        r#"<svg class="heap-map" id="{id}" width="{W}" height="{h}" viewBox="0 0 {W} {h}" role="img"><title>{} heap map ({}), after operation {}</title>"#,
+        r.scheme,
+        esc(&m.label),
+        m.op
+    );
+    for (ri, &len) in r.regions.iter().enumerate() {
+        let y = ri as f64 * (row + gap) + 4.0;
+        let scale = W / len.max(1) as f64;
+        let _ = write!(
+            s,
+            r##"<rect class="region" x="0" y="{y}" width="{W}" height="{row}" fill="#f4f4f4" stroke="#999"/>"##
+        );
+        for b in m.blocks.iter().filter(|b| b.region == ri) {
+            let x = b.offset as f64 * scale;
+            let w = (b.size as f64 * scale).max(0.6);
+            let fill = if b.allocated {
+                age_colour(b.born, m.op)
+            } else {
+                "#d9d9d9".into()
+            };
+            let cls = if b.allocated { "alloc" } else { "free" };
+            let _ = write!(
+                s,
+                r#"<rect class="{cls}" x="{x:.2}" y="{y}" width="{w:.2}" height="{row}" fill="{fill}"><title>{} B at offset {}{}</title></rect>"#,
+                thousands(b.size),
+                thousands(b.offset),
+                if b.allocated { "" } else { " (free)" }
+            );
+        }
+        let _ = write!(
+            s,
+            r##"<text x="2" y="{:.0}" font-size="11" fill="#333">region {ri}: 0 … {} B</text>"##,
+            y + row + 11.0,
+            thousands(len)
+        );
+    }
+    s.push_str("</svg>");
+}
+
+/// Which value of a sample a line plots.
+type Field = fn(&crate::replay::Sample) -> usize;
+
+fn series(s: &mut String, r: &ReplayResult, id: &str) {
+    let (h, left, bottom, top) = (240.0, 70.0, 26.0, 10.0);
+    let last = r.series.last().map_or(1, |p| p.op.max(1)) as f64;
+    let ymax = r.capacity.max(1) as f64;
+    let px = |op: u64| left + (W - left - 10.0) * op as f64 / last;
+    let py = |v: usize| top + (h - top - bottom) * (1.0 - v as f64 / ymax);
+    let _ = write!(
+        s,
+        r#"<svg class="series" id="{id}" width="{W}" height="{h}" viewBox="0 0 {W} {h}" role="img"><title>{} free bytes over time</title>"#,
+        r.scheme
+    );
+    // Axes and grid.
+    for k in 0..=4 {
+        let v = (ymax * k as f64 / 4.0) as usize;
+        let y = py(v);
+        let _ = write!(
+            s,
+            r##"<line x1="{left}" x2="{:.0}" y1="{y:.1}" y2="{y:.1}" stroke="#e3e3e3"/><text x="{:.0}" y="{:.1}" font-size="11" text-anchor="end" fill="#333">{}</text>"##,
+            W - 10.0,
+            left - 4.0,
+            y + 4.0,
+            thousands(v)
+        );
+    }
+    let _ = write!(
+        s,
+        r##"<line x1="{left}" x2="{left}" y1="{top}" y2="{:.0}" stroke="#666"/><line x1="{left}" x2="{:.0}" y1="{:.0}" y2="{:.0}" stroke="#666"/><text x="{:.0}" y="{:.0}" font-size="11" text-anchor="end" fill="#333">operation {}</text>"##,
+        h - bottom,
+        W - 10.0,
+        h - bottom,
+        h - bottom,
+        W - 10.0,
+        h - 6.0,
+        thousands(last as usize)
+    );
+    let lines: [(&str, &str, Field); 3] = [
+        ("free bytes", "#2a9d55", |p| p.free),
+        ("largest free block", "#2b6cb0", |p| p.largest),
+        ("minimum ever free", "#c53030", |p| p.min_ever),
+    ];
+    for (i, (name, colour, f)) in lines.iter().enumerate() {
+        let pts: Vec<String> = r
+            .series
+            .iter()
+            .map(|p| format!("{:.1},{:.1}", px(p.op), py(f(p))))
+            .collect();
+        let _ = write!(
+            s,
+            r#"<polyline class="line" fill="none" stroke="{colour}" stroke-width="1.5" points="{}"><title>{name}</title></polyline>"#,
+            pts.join(" ")
+        );
+        let lx = left + 10.0 + 170.0 * i as f64;
+        let _ = write!(
+            s,
+            r##"<rect x="{lx}" y="{top}" width="12" height="4" fill="{colour}"/><text x="{:.0}" y="{:.0}" font-size="11" fill="#333">{name}</text>"##,
+            lx + 16.0,
+            top + 6.0
+        );
+    }
+    s.push_str("</svg>");
+}
+
+fn summary_rows(s: &mut String, report: &Report) {
+    s.push_str("<table><tr><th>scheme</th><th>heap bytes</th><th>allocations</th><th>peak used</th><th>min ever free</th><th>largest free (end)</th><th>fragmentation end / max</th></tr>");
+    for r in &report.replays {
+        let res = match &r.first_failure {
+            None => "ok".to_string(),
+            Some(f) => format!(
+                "{} failed (first: line {})",
+                thousands(r.failed_allocs as usize),
+                f.line
+            ),
+        };
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1} % / {:.1} %</td></tr>",
+            r.scheme,
+            thousands(r.heap_size),
+            esc(&res),
+            thousands(r.peak_used),
+            thousands(r.min_ever_free),
+            thousands(r.largest_free_end),
+            r.fragmentation_end * 100.0,
+            r.max_fragmentation * 100.0
+        );
+    }
+    s.push_str("</table>");
+}
+
+fn size_rows(s: &mut String, report: &Report) {
+    s.push_str("<h2>Heap size</h2><table><tr><th>scheme</th><th>minimum heap</th><th>every size from</th><th>configTOTAL_HEAP_SIZE</th><th>sizes above the minimum that fail</th></tr>");
+    for e in &report.sizes {
+        let r = &e.result;
+        let fails: Vec<String> = r
+            .failing_above_minimum
+            .iter()
+            .take(6)
+            .map(|x| format!("{}–{}", thousands(x.from), thousands(x.to)))
+            .collect();
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            r.scheme,
+            esc(&super::table::min_cell(r)),
+            r.all_succeed_from.map_or("-".into(), thousands),
+            e.recommended.map_or("-".into(), thousands),
+            if fails.is_empty() {
+                "none".into()
+            } else {
+                fails.join(", ")
+            }
+        );
+    }
+    s.push_str("</table>");
+}
+
+impl Exporter for Html {
+    fn write(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
+        let mut s = String::new();
+        let t = &report.trace;
+        let _ = write!(
+            s,
+            r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>rtos-heap {} — {}</title><style>
+body{{font-family:system-ui,sans-serif;margin:20px;color:#222;max-width:1000px}}
+table{{border-collapse:collapse;margin:8px 0}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}
+td:first-child,th:first-child{{text-align:left}}h2{{margin-top:28px}}h3{{margin:18px 0 4px}}
+.legend span{{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:middle}}
+.note{{color:#555;font-size:90%}}
+</style></head><body>"#,
+            esc(&report.command),
+            esc(&t.source)
+        );
+        let _ = write!(
+            s,
+            "<h1>rtos-heap {}</h1><p>{} — {} operations{}</p>",
+            esc(&report.command),
+            esc(&t.source),
+            thousands(t.ops as usize),
+            report.replays.first().map_or(String::new(), |r| format!(
+                "; target: {}",
+                esc(&r.layout.to_string())
+            ))
+        );
+        if !report.replays.is_empty() {
+            summary_rows(&mut s, report);
+        }
+        if !report.sizes.is_empty() {
+            size_rows(&mut s, report);
+        }
+        for n in &report.notes {
+            let _ = write!(s, r#"<p class="note">{}</p>"#, esc(n));
+        }
+        s.push_str(r##"<p class="legend">Heap maps: each block along the address axis;<span style="background:hsl(220,70%,50%)"></span>allocated long ago<span style="background:hsl(0,70%,50%)"></span>allocated recently<span style="background:#d9d9d9"></span>free</p>"##);
+        for r in &report.replays {
+            let _ = write!(
+                s,
+                r#"<section class="scheme" id="{}"><h2>{}</h2>"#,
+                r.scheme.c_name(),
+                r.scheme
+            );
+            if r.maps.is_empty() {
+                s.push_str(
+                    r#"<p class="note">No heap map: heap_3 hands the blocks to the C library.</p>"#,
+                );
+            }
+            for (i, m) in r.maps.iter().enumerate() {
+                let _ = write!(
+                    s,
+                    "<h3>Heap map: {} (after operation {})</h3>",
+                    esc(&m.label),
+                    thousands(m.op as usize)
+                );
+                heap_map(&mut s, r, m, &format!("map-{}-{i}", r.scheme.c_name()));
+            }
+            s.push_str("<h3>Free bytes, largest free block and minimum ever free</h3>");
+            series(&mut s, r, &format!("series-{}", r.scheme.c_name()));
+            s.push_str("</section>");
+        }
+        // Records what the browser laid out, for the headless check (tests/report.rs).
+        s.push_str(r#"<script>
+document.body.dataset.maps=document.querySelectorAll('svg.heap-map').length;
+document.body.dataset.blocks=document.querySelectorAll('svg.heap-map rect.alloc').length;
+document.body.dataset.lines=document.querySelectorAll('svg.series polyline').length;
+var m=document.querySelector('svg.heap-map');document.body.dataset.mapWidth=m?Math.round(m.getBoundingClientRect().width):0;
+</script></body></html>"#);
+        out.write_all(s.as_bytes())
+    }
+}

@@ -1,0 +1,47 @@
+//! Output formats: one exporter per file, behind one trait.
+
+mod html;
+mod json;
+mod table;
+
+use std::io::{self, Write};
+
+use crate::report::Report;
+
+pub use html::Html;
+pub use json::Json;
+pub use table::Table;
+
+/// Renders a [`Report`].
+pub trait Exporter {
+    /// Writes the report.
+    ///
+    /// # Errors
+    /// The writer's errors.
+    fn write(&self, report: &Report, out: &mut dyn Write) -> io::Result<()>;
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands() {
+        assert_eq!(super::thousands(0), "0");
+        assert_eq!(super::thousands(999), "999");
+        assert_eq!(super::thousands(1000), "1,000");
+        assert_eq!(super::thousands(98304), "98,304");
+        assert_eq!(super::thousands(1234567), "1,234,567");
+    }
+}

@@ -1,0 +1,81 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use rtos_heap_workloads::Rng;
+
+/// `../shared` next to the repository (or `RTOS_HEAP_SHARED`), if it has `traces/`. `None` when
+/// absent, unless `RTOS_HEAP_REQUIRE_SHARED` is set (as `.ci/run` does): then a missing folder fails.
+pub fn shared_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("RTOS_HEAP_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+    if dir.join("traces").is_dir() {
+        return Some(dir);
+    }
+    if std::env::var_os("RTOS_HEAP_REQUIRE_SHARED").is_some() {
+        panic!(
+            "RTOS_HEAP_REQUIRE_SHARED is set but {} has no traces/",
+            dir.display()
+        );
+    }
+    eprintln!(
+        "skipped: {} not found (set RTOS_HEAP_SHARED)",
+        dir.display()
+    );
+    None
+}
+
+/// The `rtos-heap` binary.
+pub fn bin() -> Command {
+    Command::cargo_bin("rtos-heap").expect("binary built")
+}
+
+/// Writes `text` to `name` in `dir`.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::File::create(&p)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .expect("write test file");
+    p
+}
+
+/// A random id trace: `steps` operations, sizes 1..=max (some larger), about `p_alloc` allocations.
+pub fn id_trace(seed: u64, steps: usize, max: u64, p_alloc: f64) -> String {
+    let mut rng = Rng::new(seed);
+    let mut live: Vec<u64> = Vec::new();
+    let mut next = 0u64;
+    let mut s = String::from("# generated id trace\n");
+    for _ in 0..steps {
+        if live.is_empty() || rng.unit() < p_alloc {
+            let size = if rng.unit() < 0.1 {
+                rng.range(max, 4 * max)
+            } else {
+                rng.range(1, max)
+            };
+            s.push_str(&format!("a {next} {size}\n"));
+            live.push(next);
+            next += 1;
+        } else {
+            let k = rng.below(live.len() as u64) as usize;
+            s.push_str(&format!("f {}\n", live.swap_remove(k)));
+        }
+    }
+    s
+}
+
+/// Runs the binary with `args`, expecting success, and parses its stdout as JSON.
+pub fn json(args: &[&str]) -> serde_json::Value {
+    let out = bin()
+        .args(args)
+        .arg("--json")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    serde_json::from_slice(&out).expect("valid JSON on stdout")
+}

@@ -1,0 +1,21 @@
+//! heap_2 as the global allocator of a whole test binary.
+mod global;
+
+use rtos_heap::{Heap2, LockedHeap, RawHeap, StaticRegion};
+
+static MEMORY: StaticRegion<{ 128 << 20 }> = StaticRegion::new();
+global_heap_test!(
+    LockedHeap<Heap2>,
+    LockedHeap::new(Heap2::new()),
+    |h: &mut Heap2| h.init(MEMORY.take().unwrap()).unwrap()
+);
+
+#[test]
+fn collections_on_heap2() {
+    global::workload(true);
+    let s = GLOBAL.0.stats();
+    assert!(s.successful_frees > 3_000);
+    assert_eq!(s.rejected_frees, 0);
+    let check = GLOBAL.0.lock().check();
+    check.unwrap();
+}
