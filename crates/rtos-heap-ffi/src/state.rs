@@ -107,7 +107,8 @@ impl Ffi {
         {
             use rtos_heap::RawHeap;
             self.prepare();
-            self.heap.reset();
+            // SAFETY: vPortHeapResetState's contract: every pointer handed out before is dead.
+            unsafe { self.heap.reset() };
             self.canary_due = true;
         }
     }

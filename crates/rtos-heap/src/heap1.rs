@@ -213,7 +213,7 @@ impl<T: TargetLayout> RawHeap for Heap1<T> {
         }
     }
 
-    fn reset(&mut self) {
+    unsafe fn reset(&mut self) {
         self.next = 0;
         self.allocs = 0;
         self.failed = 0;

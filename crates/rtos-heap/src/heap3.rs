@@ -227,7 +227,7 @@ impl<A: GlobalAlloc> RawHeap for Heap3<A> {
         }
     }
 
-    fn reset(&mut self) {}
+    unsafe fn reset(&mut self) {}
 
     fn check(&self) -> Result<(), CheckError> {
         if self.in_use > self.peak || self.peak > self.limit {

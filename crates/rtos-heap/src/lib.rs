@@ -194,8 +194,13 @@ pub trait RawHeap {
     fn reset_min_ever_free(&mut self);
     /// `vPortGetHeapStats`.
     fn stats(&self) -> HeapStats;
-    /// `vPortHeapResetState`: forgets every block and counter. Pointers handed out before are dead.
-    fn reset(&mut self);
+    /// `vPortHeapResetState`: forgets every block and counter.
+    ///
+    /// # Safety
+    /// No block handed out before the call may be used (or freed) after it: the memory is handed
+    /// out again. A safe wrapper relying on live blocks (a `Box` in an
+    /// [`Allocator`](allocator_api2::alloc::Allocator), a [`PoolBox`]) must not outlive the call.
+    unsafe fn reset(&mut self);
     /// Walks every block and the free structures; `Ok` or the first inconsistency found.
     fn check(&self) -> Result<(), CheckError>;
 }
@@ -320,8 +325,12 @@ macro_rules! engine_scheme {
             /// laid out (before the first allocation, or before `define_regions`); placement and
             /// statistics do not change.
             ///
+            /// Available with the `heap-protector` feature (without it, links are stored plain and
+            /// cost nothing extra).
+            ///
             /// # Errors
             /// [`RegionError::AlreadyDefined`]($crate::RegionError) once blocks are laid out.
+            #[cfg(feature = "heap-protector")]
             pub fn set_canary(&mut self, canary: usize) -> Result<(), $crate::RegionError> {
                 self.engine.set_canary(canary)
             }
@@ -361,7 +370,7 @@ macro_rules! engine_scheme {
             fn stats(&self) -> $crate::HeapStats {
                 self.engine.stats()
             }
-            fn reset(&mut self) {
+            unsafe fn reset(&mut self) {
                 self.engine.reset()
             }
             fn check(&self) -> Result<(), $crate::CheckError> {

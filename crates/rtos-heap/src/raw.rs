@@ -38,7 +38,8 @@ pub(crate) struct Header {
 pub(crate) struct Arena<T> {
     base: usize,
     /// Heap protector canary (`configENABLE_HEAP_PROTECTOR`): XORed into every stored link, NIL
-    /// included. 0 when the protector is off.
+    /// included. Only with the `heap-protector` feature, so that builds without it pay nothing.
+    #[cfg(feature = "heap-protector")]
     canary: usize,
     _target: PhantomData<T>,
 }
@@ -47,14 +48,25 @@ impl<T: TargetLayout> Arena<T> {
     pub const fn empty() -> Self {
         Arena {
             base: 0,
+            #[cfg(feature = "heap-protector")]
             canary: 0,
             _target: PhantomData,
         }
     }
 
     /// Sets the heap protector's canary (only while no link is stored).
+    #[cfg(feature = "heap-protector")]
     pub fn set_canary(&mut self, canary: usize) {
         self.canary = canary;
+    }
+
+    /// The mask applied to stored links: the canary, or 0 without the protector (folded away).
+    #[inline(always)]
+    fn mask(&self) -> usize {
+        #[cfg(feature = "heap-protector")]
+        return self.canary;
+        #[cfg(not(feature = "heap-protector"))]
+        0
     }
 
     /// Sets the heap base: the host address that offset 0 stands for.
@@ -91,14 +103,14 @@ impl<T: TargetLayout> Arena<T> {
         unsafe {
             let p = self.ptr(off);
             if T::WORD == 4 {
-                let w = p.cast::<u32>().read() ^ self.canary as u32;
+                let w = p.cast::<u32>().read() ^ self.mask() as u32;
                 if w == u32::MAX { NIL } else { w as usize }
             } else {
                 let w = if T::ALIGN >= 8 {
                     p.cast::<u64>().read()
                 } else {
                     p.cast::<u64>().read_unaligned()
-                } ^ self.canary as u64;
+                } ^ self.mask() as u64;
                 if w == u64::MAX { NIL } else { w as usize }
             }
         }
@@ -111,9 +123,9 @@ impl<T: TargetLayout> Arena<T> {
             let p = self.ptr(off);
             if T::WORD == 4 {
                 let w = if value == NIL { u32::MAX } else { value as u32 };
-                p.cast::<u32>().write(w ^ self.canary as u32)
+                p.cast::<u32>().write(w ^ self.mask() as u32)
             } else {
-                let w = if value == NIL { u64::MAX } else { value as u64 } ^ self.canary as u64;
+                let w = if value == NIL { u64::MAX } else { value as u64 } ^ self.mask() as u64;
                 if T::ALIGN >= 8 {
                     p.cast::<u64>().write(w)
                 } else {

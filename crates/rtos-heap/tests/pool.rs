@@ -674,7 +674,8 @@ fn reset_frees_everything() {
     let p = pool.alloc_block().unwrap();
     // SAFETY: live, not used again.
     unsafe { pool.free_block(p) }.unwrap();
-    pool.reset();
+    // SAFETY: no block handed out before is used after the reset.
+    unsafe { pool.reset() };
     pool.check().unwrap();
     let s = pool.stats();
     assert_eq!(
@@ -738,7 +739,8 @@ fn corrupted_free_list_is_detected() {
     assert_eq!(pool.alloc_block(), Err(PoolError::Corrupted));
     assert_eq!(snapshot(&pool), before);
     // A link to an allocated block.
-    pool.reset();
+    // SAFETY: no block handed out before is used after the reset.
+    unsafe { pool.reset() };
     let b: Vec<_> = (0..4).map(|_| pool.alloc_block().unwrap()).collect();
     // SAFETY: as above.
     unsafe {
@@ -752,7 +754,8 @@ fn corrupted_free_list_is_detected() {
     assert_eq!(pool.alloc_block(), Ok(b[1]));
     assert_eq!(pool.alloc_block(), Err(PoolError::Corrupted));
     // A cycle.
-    pool.reset();
+    // SAFETY: no block handed out before is used after the reset.
+    unsafe { pool.reset() };
     let b: Vec<_> = (0..4).map(|_| pool.alloc_block().unwrap()).collect();
     // SAFETY: as above.
     unsafe {
@@ -762,7 +765,8 @@ fn corrupted_free_list_is_detected() {
     }
     assert_eq!(pool.check().unwrap_err().kind, CheckErrorKind::ListMismatch);
     // A free block dropped from the list.
-    pool.reset();
+    // SAFETY: no block handed out before is used after the reset.
+    unsafe { pool.reset() };
     let b: Vec<_> = (0..4).map(|_| pool.alloc_block().unwrap()).collect();
     // SAFETY: as above.
     unsafe {

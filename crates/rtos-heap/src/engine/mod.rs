@@ -122,6 +122,7 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
 
     /// `configENABLE_HEAP_PROTECTOR`: every stored link is XORed with `canary`. Only before the
     /// blocks are laid out (FreeRTOS fetches the canary at initialisation).
+    #[cfg(feature = "heap-protector")]
     pub fn set_canary(&mut self, canary: usize) -> Result<(), RegionError> {
         if self.state == State::Ready {
             return Err(RegionError::AlreadyDefined);
@@ -305,6 +306,7 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
     }
 
     /// `pvPortMalloc` of `size` bytes aligned to `align` (a power of two): returns the payload.
+    #[inline]
     pub fn allocate(&mut self, size: usize, align: usize) -> Result<NonNull<u8>, AllocError> {
         let r = self.allocate_inner(size, align);
         if r.is_err() {
@@ -313,6 +315,7 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         r
     }
 
+    #[inline(always)]
     fn allocate_inner(&mut self, size: usize, align: usize) -> Result<NonNull<u8>, AllocError> {
         // The size is computed first, the heap initialised even when it fails (as malloc(0) does).
         let wanted = wanted_size::<T>(size);
@@ -409,6 +412,7 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
 
     /// Finds the block of a payload pointer and checks its header: the checks of `vPortFree`, made
     /// strict. Returns (block offset, region index, block size).
+    #[inline(always)]
     fn validate(
         &self,
         ptr: NonNull<u8>,
@@ -421,7 +425,13 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         let off = addr.wrapping_sub(self.arena.base_addr());
         let block = off.wrapping_sub(T::HEADER);
         let mut region = None;
-        for r in self.regions() {
+        // heap_2/heap_4 have exactly one region once Ready: a constant-length slice, no loop.
+        let regions = if N == 1 {
+            &self.regions[..1]
+        } else {
+            self.regions()
+        };
+        for r in regions {
             if block >= r.start && block < r.end {
                 region = Some(*r);
                 break;
@@ -466,7 +476,7 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
             let fits = l.size() <= h.size - T::HEADER;
             let not_too_small = wanted_size::<T>(l.size())
                 .map_or(l.size() == 0, |w| h.size - w.min(h.size) <= T::MIN_BLOCK);
-            if !fits || !not_too_small || addr % l.align() != 0 {
+            if !fits || !not_too_small || addr & (l.align() - 1) != 0 {
                 return Err(FreeError::LayoutMismatch);
             }
         }
@@ -482,6 +492,7 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
     ///
     /// # Safety
     /// `ptr` is not in use by anyone after this call if the call succeeds.
+    #[inline]
     pub unsafe fn free(
         &mut self,
         ptr: NonNull<u8>,

@@ -394,7 +394,8 @@ impl Pool {
             inverse: inverse_of_odd(stride >> shift),
             ..Pool::new()
         };
-        self.reset();
+        // SAFETY: a pool that was just given its memory has handed out no block.
+        unsafe { self.reset() };
     }
 
     /// Whether the pool has memory.
@@ -805,7 +806,7 @@ impl RawHeap for Pool {
     }
 
     /// Every block free again and every counter zero, keeping the memory. O(n / 8).
-    fn reset(&mut self) {
+    unsafe fn reset(&mut self) {
         if !self.bitmap.is_null() {
             // SAFETY: the pool owns its `ceil(count / 8)`-byte bitmap.
             unsafe { self.bitmap.write_bytes(0, self.count.div_ceil(8)) };
