@@ -22,10 +22,5 @@ global_heap_test!(
 
 #[test]
 fn collections_on_heap5() {
-    global::workload(true);
-    let s = GLOBAL.0.stats();
-    assert!(s.successful_frees > 3_000);
-    assert_eq!(s.rejected_frees, 0);
-    let check = GLOBAL.0.lock().check();
-    check.unwrap();
+    global::run_and_check(&GLOBAL.0);
 }

@@ -8,9 +8,10 @@ mod model;
 
 use std::ptr::NonNull;
 
-use common::{Rng, buffer};
+use common::buffer;
 use model::{BestFit, Bump, FirstFit, ModelStats};
 use rtos_heap::{Heap1, Heap2, Heap4, Heap5, HeapRegion, HeapStats, RawHeap, Target, TargetLayout};
+use rtos_heap_workloads::Rng;
 
 fn align_up(x: usize, a: usize) -> usize {
     x.div_ceil(a) * a
@@ -102,7 +103,7 @@ fn drive<H: RawHeap, M: Model>(
         heap_len,
         size_max,
     } = f;
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut live: Vec<(NonNull<u8>, usize, u8)> = Vec::new();
     for step in 0..ops {
         let ctx = format!("seed {seed:#x} step {step}");
@@ -175,13 +176,18 @@ fn drive<H: RawHeap, M: Model>(
 
 const SIZES: [usize; 5] = [256, 1024, 4096, 16384, 65536];
 
+/// A leaked array of a random size from `SIZES` (plus 0..16 bytes), starting 0..8 bytes past a
+/// 64-byte boundary.
+fn random_array(rng: &mut Rng) -> (*mut u8, usize) {
+    let len = SIZES[rng.below(5) as usize] + rng.below(16) as usize;
+    buffer(len, rng.below(8) as usize)
+}
+
 fn heap4_layout<T: TargetLayout>(seeds: std::ops::Range<u64>, ops: usize) -> usize {
     let mut total = 0;
     for seed in seeds {
-        let mut rng = Rng(seed * 7919 + 1);
-        let len = SIZES[rng.below(5) as usize] + rng.below(16) as usize;
-        let misalign = rng.below(8) as usize;
-        let (array, len) = buffer(len, misalign);
+        let mut rng = Rng::new(seed * 7919 + 1);
+        let (array, len) = random_array(&mut rng);
         let mut heap = Heap4::<T>::new();
         // SAFETY: a leaked buffer.
         unsafe {
@@ -213,7 +219,7 @@ fn heap4_layout<T: TargetLayout>(seeds: std::ops::Range<u64>, ops: usize) -> usi
 fn heap5_layout<T: TargetLayout>(seeds: std::ops::Range<u64>, ops: usize) -> usize {
     let mut total = 0;
     for seed in seeds {
-        let mut rng = Rng(seed * 104_729 + 3);
+        let mut rng = Rng::new(seed * 104_729 + 3);
         let count = rng.range(1, 6) as usize;
         // Regions at random gaps inside one buffer.
         let mut spans = Vec::new();
@@ -266,9 +272,8 @@ fn heap5_layout<T: TargetLayout>(seeds: std::ops::Range<u64>, ops: usize) -> usi
 fn heap2_layout<T: TargetLayout>(seeds: std::ops::Range<u64>, ops: usize) -> usize {
     let mut total = 0;
     for seed in seeds {
-        let mut rng = Rng(seed * 15_485_863 + 5);
-        let len = SIZES[rng.below(5) as usize] + rng.below(16) as usize;
-        let (array, len) = buffer(len, rng.below(8) as usize);
+        let mut rng = Rng::new(seed * 15_485_863 + 5);
+        let (array, len) = random_array(&mut rng);
         let mut heap = Heap2::<T>::new();
         // SAFETY: a leaked buffer.
         unsafe {
@@ -301,9 +306,8 @@ fn heap2_layout<T: TargetLayout>(seeds: std::ops::Range<u64>, ops: usize) -> usi
 fn heap1_layout<T: TargetLayout>(seeds: std::ops::Range<u64>, ops: usize) -> usize {
     let mut total = 0;
     for seed in seeds {
-        let mut rng = Rng(seed * 31 + 7);
-        let len = SIZES[rng.below(5) as usize] + rng.below(16) as usize;
-        let (array, len) = buffer(len, rng.below(8) as usize);
+        let mut rng = Rng::new(seed * 31 + 7);
+        let (array, len) = random_array(&mut rng);
         let mut heap = Heap1::<T>::new();
         // SAFETY: a leaked buffer.
         unsafe {

@@ -12,12 +12,12 @@ use std::cell::Cell;
 use std::mem::MaybeUninit;
 use std::ptr::NonNull;
 
-use common::Rng;
 use proptest::prelude::*;
 use rtos_heap::{
     AllocError, BlockInfo, BlockKind, CheckErrorKind, FreeError, Hooks, LockedPool, Pool, PoolBox,
     PoolError, PoolStats, PoolStorage, RawHeap, ReallocError, RegionError,
 };
+use rtos_heap_workloads::Rng;
 
 const WORD: usize = size_of::<usize>();
 
@@ -192,7 +192,7 @@ fn run_model(seed: u64, len: usize, misalign: usize, block: Layout, steps: usize
     let mut m = Model::new(start, len, block);
     assert!(m.count() > 0);
     m.compare(&pool);
-    let mut rng = Rng(seed | 1);
+    let mut rng = Rng::new(seed | 1);
     for step in 0..steps {
         let live = m.live();
         let tag = (step % 251) as u8 + 1;
@@ -803,7 +803,7 @@ fn workload_pool_patterns() {
             unsafe { pool.free_block(p) }.unwrap();
         }
         // (c) random alloc-or-free.
-        let mut rng = Rng(0x5EED_0003);
+        let mut rng = Rng::new(0x5EED_0003);
         let mut live = Vec::new();
         for _ in 0..100_000 {
             if live.is_empty() || (live.len() < 256 && rng.unit() < 0.5) {

@@ -8,9 +8,9 @@ mod common;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use common::Rng;
 use lock_api::RawMutex;
 use rtos_heap::{LockedPool, Pool, PoolBox, PoolError, PoolStorage, RawHeap};
+use rtos_heap_workloads::Rng;
 
 const THREADS: u64 = 8;
 const OPS: u64 = 50_000;
@@ -74,7 +74,7 @@ struct Tally {
 }
 
 fn worker<R: RawMutex + Sync>(pool: &LockedPool<R>, tid: u64) -> Tally {
-    let mut rng = Rng(0x5EED_5000 + tid);
+    let mut rng = Rng::new(0x5EED_5000 + tid);
     let mut live: Vec<(Held<'_, R>, u64)> = Vec::new();
     let mut t = Tally::default();
     for seq in 0..OPS {

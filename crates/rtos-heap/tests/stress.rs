@@ -5,6 +5,8 @@
 
 mod common;
 
+use rtos_heap_workloads::Rng;
+
 use std::alloc::Layout;
 use std::sync::Arc;
 
@@ -24,7 +26,7 @@ fn hammer<H: RawHeap + Send + 'static, R: RawMutex + Send + Sync + 'static>(
         .map(|t| {
             let heap = Arc::clone(&heap);
             std::thread::spawn(move || {
-                let mut rng = common::Rng(0x9E37_79B9 + t as u64);
+                let mut rng = Rng::new(0x9E37_79B9 + t as u64);
                 let mut live: Vec<(*mut u8, Layout, u8)> = Vec::new();
                 let (mut allocs, mut frees) = (0usize, 0usize);
                 for i in 0..ops {
@@ -100,39 +102,31 @@ fn region(len: usize) -> (*mut u8, usize) {
     common::buffer(len, 0)
 }
 
-#[test]
-fn heap4_critical_section() {
+/// A 1 MiB heap_4 behind lock `R`, laid out (a first allocation) so that free_bytes() is its full
+/// size from the start.
+fn heap4_behind<R: RawMutex + Send + Sync + 'static>() -> Arc<LockedHeap<Heap4<Native>, R>> {
     let (p, len) = region(1 << 20);
-    let heap = Arc::new(LockedHeap::<Heap4<Native>>::new(Heap4::new()));
+    let heap = Arc::new(LockedHeap::<Heap4<Native>, R>::new(Heap4::new()));
     // SAFETY: a leaked buffer.
     unsafe {
         heap.lock()
             .init_from_raw(std::ptr::NonNull::new(p).unwrap(), len)
             .unwrap()
     };
-    // Lay the lazy heap out, so that free_bytes() is the full size from the start.
     let q = heap.lock().malloc(1).unwrap();
     // SAFETY: just allocated.
     unsafe { heap.lock().free(q, None).unwrap() };
-    hammer(heap, OPS);
+    heap
+}
+
+#[test]
+fn heap4_critical_section() {
+    hammer(heap4_behind::<rtos_heap::CriticalSectionRawMutex>(), OPS);
 }
 
 #[test]
 fn heap4_parking_lot() {
-    let (p, len) = region(1 << 20);
-    let heap = Arc::new(LockedHeap::<Heap4<Native>, parking_lot::RawMutex>::new(
-        Heap4::new(),
-    ));
-    // SAFETY: a leaked buffer.
-    unsafe {
-        heap.lock()
-            .init_from_raw(std::ptr::NonNull::new(p).unwrap(), len)
-            .unwrap()
-    };
-    let q = heap.lock().malloc(1).unwrap();
-    // SAFETY: just allocated.
-    unsafe { heap.lock().free(q, None).unwrap() };
-    hammer(heap, OPS);
+    hammer(heap4_behind::<parking_lot::RawMutex>(), OPS);
 }
 
 #[test]

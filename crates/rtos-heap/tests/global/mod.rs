@@ -69,6 +69,17 @@ pub fn workload(frees: bool) {
     assert!(joined.starts_with("0123456789101112"));
 }
 
+/// The workload with frees, then: thousands of frees succeeded, none refused, `check()` passes.
+/// The check result is taken under the lock and asserted after it (a failing assert allocates).
+pub fn run_and_check<H: rtos_heap::RawHeap, R: lock_api::RawMutex>(heap: &rtos_heap::LockedHeap<H, R>) {
+    workload(true);
+    let s = heap.stats();
+    assert!(s.successful_frees > 3_000, "{s:?}");
+    assert_eq!(s.rejected_frees, 0);
+    let check = heap.lock().check();
+    check.unwrap();
+}
+
 /// Installs `$heap` (a `LockedHeap<...>` expression) as the global allocator, with `$init`
 /// (a closure over `&mut` the raw heap) run once before the first allocation.
 #[macro_export]
