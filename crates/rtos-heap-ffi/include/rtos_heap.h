@@ -285,7 +285,7 @@ HeapFaultHandler_t vPortSetHeapFaultHandler(HeapFaultHandler_t pxHandler);
 // failed-allocation hook runs, or for a bad `pv` the fault route.
 //
 // # Time complexity
-// O(blocks): the block's size is found by a walk of the heap.
+// As a free plus an allocation of the scheme when the block moves; O(1) checks otherwise.
 //
 // # Safety
 // As [`vPortFree`] for `pv`; after a non-NULL return only the returned pointer may be used.

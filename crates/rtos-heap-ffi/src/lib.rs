@@ -569,7 +569,7 @@ pub extern "C" fn vPortSetHeapFaultHandler(pxHandler: HeapFaultHandler_t) -> Hea
 /// failed-allocation hook runs, or for a bad `pv` the fault route.
 ///
 /// # Time complexity
-/// O(blocks): the block's size is found by a walk of the heap.
+/// As a free plus an allocation of the scheme when the block moves; O(1) checks otherwise.
 ///
 /// # Safety
 /// As [`vPortFree`] for `pv`; after a non-NULL return only the returned pointer may be used.
@@ -577,7 +577,7 @@ pub extern "C" fn vPortSetHeapFaultHandler(pxHandler: HeapFaultHandler_t) -> Hea
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn pvPortRealloc(pv: *mut c_void, xWantedSize: usize) -> *mut c_void {
     use core::alloc::Layout;
-    use rtos_heap::{BlockKind, ReallocError, TargetLayout};
+    use rtos_heap::ReallocError;
 
     let Some(p) = NonNull::new(pv.cast::<u8>()) else {
         return pvPortMalloc(xWantedSize);
@@ -595,26 +595,19 @@ pub unsafe extern "C" fn pvPortRealloc(pv: *mut c_void, xWantedSize: usize) -> *
     let (r, handler) = {
         let mut st = HEAP.lock();
         st.prepare_alloc();
-        let old = st
-            .heap
-            .blocks()
-            .find(|b| {
-                b.kind == BlockKind::Allocated
-                    && b.address + state::Port::HEADER == p.as_ptr() as usize
-            })
-            .and_then(|b| Layout::from_size_align(b.size - state::Port::HEADER, 1).ok());
+        // SAFETY: `p` is a pointer the caller got from this heap (checked like a free).
+        let old = unsafe { st.heap.usable_size(p) }
+            .map(|n| Layout::from_size_align(n, 1).unwrap_or(PROBE));
         let r = match old {
             // SAFETY: `p` is the payload of a live allocated block of `old.size()` payload bytes;
             // the caller's contract says nobody uses it after a successful call.
-            Some(old) => unsafe { st.heap.reallocate(p, old, xWantedSize) },
-            // SAFETY: the probe layout makes the core refuse the pointer (with the reason a free
-            // would give, counted) and never free anything.
-            None => match unsafe { st.heap.free(p, Some(PROBE)) } {
-                Err(FreeError::LayoutMismatch) | Ok(()) => {
-                    Err(ReallocError::Free(FreeError::NotABlock))
-                }
-                Err(e) => Err(ReallocError::Free(e)),
-            },
+            Ok(old) => unsafe { st.heap.reallocate(p, old, xWantedSize) },
+            Err(e) => {
+                // SAFETY: the probe layout makes the core refuse the pointer again, this time
+                // counted as a rejected free, and never free anything.
+                let _ = unsafe { st.heap.free(p, Some(PROBE)) };
+                Err(ReallocError::Free(e))
+            }
         };
         (r, st.fault_handler)
     };
