@@ -75,44 +75,6 @@ pub struct HeapMap {
     pub blocks: Vec<MapBlock>,
 }
 
-/// `HeapStats` as JSON (same fields as FreeRTOS's `HeapStats_t` plus rtos-heap's two counters).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Stats {
-    /// `xAvailableHeapSpaceInBytes`.
-    pub available_bytes: usize,
-    /// `xSizeOfLargestFreeBlockInBytes`.
-    pub largest_free_block: usize,
-    /// `xSizeOfSmallestFreeBlockInBytes`.
-    pub smallest_free_block: usize,
-    /// `xNumberOfFreeBlocks`.
-    pub free_blocks: usize,
-    /// `xMinimumEverFreeBytesRemaining`.
-    pub min_ever_free: usize,
-    /// `xNumberOfSuccessfulAllocations`.
-    pub successful_allocations: usize,
-    /// `xNumberOfSuccessfulFrees`.
-    pub successful_frees: usize,
-    /// Frees refused by the heap.
-    pub rejected_frees: usize,
-    /// Failed allocations.
-    pub failed_allocations: usize,
-}
-
-impl From<HeapStats> for Stats {
-    fn from(s: HeapStats) -> Self {
-        Stats {
-            available_bytes: s.available_bytes,
-            largest_free_block: s.largest_free_block,
-            smallest_free_block: s.smallest_free_block,
-            free_blocks: s.free_blocks,
-            min_ever_free: s.min_ever_free,
-            successful_allocations: s.successful_allocations,
-            successful_frees: s.successful_frees,
-            rejected_frees: s.rejected_frees,
-            failed_allocations: s.failed_allocations,
-        }
-    }
-}
 
 /// Everything one replay found.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -156,7 +118,7 @@ pub struct ReplayResult {
     /// Highest fragmentation over the samples.
     pub max_fragmentation: f64,
     /// `vPortGetHeapStats` at the end.
-    pub stats: Stats,
+    pub stats: HeapStats,
     /// Free bytes, largest free block and minimum ever over time.
     pub series: Vec<Sample>,
     /// Heap maps (with [`ReplayOptions::maps`]).
@@ -363,7 +325,7 @@ where
         largest_free_end: largest_end,
         fragmentation_end: fragmentation(free_end, largest_end),
         max_fragmentation,
-        stats: stats.into(),
+        stats,
         series,
         maps,
     })

@@ -5,6 +5,7 @@ use core::fmt;
 /// Why an allocation failed. `pvPortMalloc` would return NULL in every case.
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum AllocError {
     /// A request of zero bytes (FreeRTOS returns NULL and calls the failed-allocation hook).
     ZeroSize,
@@ -43,6 +44,7 @@ impl fmt::Display for AllocError {
 /// Why a free (or a realloc of an existing block) was refused. The heap is unchanged.
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum FreeError {
     /// The pointer lies outside every region of this heap (a foreign pointer), or the heap has no
     /// memory yet.
@@ -75,6 +77,7 @@ impl fmt::Display for FreeError {
 /// Why a region (heap_4's array, or a heap_5 region list) was refused.
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum RegionError {
     /// The heap already has its memory (regions are given once, as in FreeRTOS).
     AlreadyDefined,
@@ -131,6 +134,7 @@ impl fmt::Display for RegionError {
 /// What [`check`](crate::RawHeap::check) found wrong.
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum CheckErrorKind {
     /// A block size of zero, off the alignment grid, or running past its region.
     BadBlockSize,
@@ -154,6 +158,7 @@ pub enum CheckErrorKind {
 
 /// An integrity-check failure: what is wrong and at which address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct CheckError {
     /// What is wrong.
     pub kind: CheckErrorKind,

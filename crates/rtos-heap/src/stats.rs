@@ -21,6 +21,8 @@
 /// # unsafe { heap.free(p, None).unwrap() };
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct HeapStats {
     /// `xAvailableHeapSpaceInBytes`: free bytes (the same as `free_bytes()`).
     pub available_bytes: usize,
