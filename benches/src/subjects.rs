@@ -9,7 +9,7 @@ use core::alloc::Layout;
 use core::ptr::NonNull;
 
 use clap::ValueEnum;
-use rtos_heap::{Heap2, Heap4, Heap5, HeapRegion, Native, RawHeap};
+use rtos_heap::{AddressTree, Heap2, Heap4, Heap5, HeapRegion, Native, RawHeap};
 
 /// The interface the replay drives: allocate and free by size and alignment.
 pub trait BenchAlloc {
@@ -38,6 +38,10 @@ pub enum Kind {
     /// `Heap4<Native>` through the C-shaped API: `malloc(size)` / `free(ptr, None)`, what
     /// `pvPortMalloc` / `vPortFree` do (the comparison with the C reference figures).
     Heap4C,
+    /// `Heap4<Native, AddressTree>` (the O(log n) index, same placement) through the Rust API.
+    Heap4Tree,
+    /// `Heap4<Native, AddressTree>` through the C-shaped API (`malloc` / `free(ptr, None)`).
+    Heap4TreeC,
     /// `Heap2<Native>`: best fit, never merges.
     Heap2,
     /// `Heap5<Native, 1>` over one region.
@@ -62,10 +66,12 @@ pub enum Kind {
 
 impl Kind {
     /// Every allocator (the no-op one included), in table order.
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Noop,
         Kind::Heap4,
         Kind::Heap4C,
+        Kind::Heap4Tree,
+        Kind::Heap4TreeC,
         Kind::Heap2,
         Kind::Heap5x1,
         Kind::Heap5x2,
@@ -98,6 +104,8 @@ impl Kind {
             Kind::Noop => "noop",
             Kind::Heap4 => "heap4",
             Kind::Heap4C => "heap4-c",
+            Kind::Heap4Tree => "heap4-tree",
+            Kind::Heap4TreeC => "heap4-tree-c",
             Kind::Heap2 => "heap2",
             Kind::Heap5x1 => "heap5x1",
             Kind::Heap5x2 => "heap5x2",
@@ -121,6 +129,8 @@ impl Kind {
             Kind::Noop => "no-op baseline",
             Kind::Heap4 => "rtos-heap Heap4 (Layout API)",
             Kind::Heap4C => "rtos-heap Heap4 (malloc/free API)",
+            Kind::Heap4Tree => "rtos-heap Heap4, AddressTree (Layout API)",
+            Kind::Heap4TreeC => "rtos-heap Heap4, AddressTree (malloc/free API)",
             Kind::Heap2 => "rtos-heap Heap2",
             Kind::Heap5x1 => "rtos-heap Heap5, 1 region",
             Kind::Heap5x2 => "rtos-heap Heap5, 2 regions",
@@ -264,6 +274,16 @@ c_api_subject!(
     /// rtos-heap's Heap4, C-shaped API ([`Kind::Heap4C`]).
     Heap4Malloc,
     Heap4<Native>
+);
+rust_api_subject!(
+    /// rtos-heap's Heap4 with the tree index, Rust API ([`Kind::Heap4Tree`]).
+    Heap4TreeLayout,
+    Heap4<Native, AddressTree>
+);
+c_api_subject!(
+    /// rtos-heap's Heap4 with the tree index, C-shaped API ([`Kind::Heap4TreeC`]).
+    Heap4TreeMalloc,
+    Heap4<Native, AddressTree>
 );
 rust_api_subject!(
     /// rtos-heap's Heap2 ([`Kind::Heap2`]).
@@ -411,6 +431,14 @@ macro_rules! with_subject {
                 let mut $s = __s::heap4_c(__size);
                 $body
             }
+            __s::Kind::Heap4Tree => {
+                let mut $s = __s::heap4_tree(__size);
+                $body
+            }
+            __s::Kind::Heap4TreeC => {
+                let mut $s = __s::heap4_tree_c(__size);
+                $body
+            }
             __s::Kind::Heap2 => {
                 let mut $s = __s::heap2(__size);
                 $body
@@ -485,6 +513,31 @@ pub fn heap4_c(size: usize) -> Subject<Heap4Malloc> {
     let memory = Memory::new(size);
     Subject {
         heap: Heap4Malloc(heap4_over(&memory)),
+        memory,
+    }
+}
+
+fn heap4_tree_over(memory: &Memory) -> Heap4<Native, AddressTree> {
+    let mut h = Heap4::<Native, AddressTree>::new();
+    // SAFETY: `memory` is owned by the subject built around this heap and outlives it.
+    unsafe { h.init_from_raw(memory.start(), memory.len()) }.expect("heap4 tree init");
+    h
+}
+
+/// rtos-heap Heap4 with the tree index over `size` bytes, Rust API.
+pub fn heap4_tree(size: usize) -> Subject<Heap4TreeLayout> {
+    let memory = Memory::new(size);
+    Subject {
+        heap: Heap4TreeLayout(heap4_tree_over(&memory)),
+        memory,
+    }
+}
+
+/// rtos-heap Heap4 with the tree index over `size` bytes, C-shaped API.
+pub fn heap4_tree_c(size: usize) -> Subject<Heap4TreeMalloc> {
+    let memory = Memory::new(size);
+    Subject {
+        heap: Heap4TreeMalloc(heap4_tree_over(&memory)),
         memory,
     }
 }
@@ -592,6 +645,7 @@ pub fn object_size(kind: Kind) -> usize {
     match kind {
         Kind::Noop => 0,
         Kind::Heap4 | Kind::Heap4C => size_of::<Heap4<Native>>(),
+        Kind::Heap4Tree | Kind::Heap4TreeC => size_of::<Heap4<Native, AddressTree>>(),
         Kind::Heap2 => size_of::<Heap2<Native>>(),
         Kind::Heap5x1 => size_of::<Heap5<Native, 1>>(),
         Kind::Heap5x2 => size_of::<Heap5<Native, 2>>(),

@@ -397,6 +397,8 @@ fn subject_type(k: Kind) -> &'static str {
         Kind::Noop => "Noop",
         Kind::Heap4 => "Heap4Layout",
         Kind::Heap4C => "Heap4Malloc",
+        Kind::Heap4Tree => "Heap4TreeLayout",
+        Kind::Heap4TreeC => "Heap4TreeMalloc",
         Kind::Heap2 => "Heap2Layout",
         Kind::Heap5x1 => "Heap5x1Layout",
         Kind::Heap5x2 => "Heap5x2Layout",

@@ -75,7 +75,6 @@ pub struct HeapMap {
     pub blocks: Vec<MapBlock>,
 }
 
-
 /// Everything one replay found.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ReplayResult {

@@ -18,12 +18,21 @@ pub(crate) type Scheme = rtos_heap::Heap2<Port>;
 /// The scheme of this build.
 #[cfg(rtos_heap_scheme = "3")]
 pub(crate) type Scheme = rtos_heap::Heap3<crate::libc::Libc>;
+/// The free-block index of heap_4/heap_5: FreeRTOS's list, or with the `tree-index` feature the
+/// O(log n) tree (same placement and statistics; portBYTE_ALIGNMENT 4 does not build with it).
+#[cfg(not(feature = "tree-index"))]
+#[allow(dead_code)]
+pub(crate) type Index = rtos_heap::AddressList;
+/// The free-block index of heap_4/heap_5 (see above).
+#[cfg(feature = "tree-index")]
+#[allow(dead_code)]
+pub(crate) type Index = rtos_heap::AddressTree;
 /// The scheme of this build.
 #[cfg(rtos_heap_scheme = "4")]
-pub(crate) type Scheme = rtos_heap::Heap4<Port>;
+pub(crate) type Scheme = rtos_heap::Heap4<Port, Index>;
 /// The scheme of this build.
 #[cfg(rtos_heap_scheme = "5")]
-pub(crate) type Scheme = rtos_heap::Heap5<Port, { crate::config::MAX_REGIONS }>;
+pub(crate) type Scheme = rtos_heap::Heap5<Port, { crate::config::MAX_REGIONS }, Index>;
 
 const fn new_scheme() -> Scheme {
     #[cfg(rtos_heap_scheme = "3")]

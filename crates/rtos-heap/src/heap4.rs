@@ -1,7 +1,7 @@
 //! heap_4: first fit over an address-ordered free list, merging neighbours on free; one region.
 
 use crate::engine::Engine;
-use crate::engine::index::AddressList;
+use crate::engine::index::{AddressList, FreeIndex};
 use crate::target::{Native, TargetLayout};
 
 /// FreeRTOS heap_4: first fit by address, both neighbours merged on free, one region.
@@ -15,8 +15,16 @@ use crate::target::{Native, TargetLayout};
 /// above `ALIGN` are honoured (a `Layout` extension that never changes placement for the others);
 /// [`reallocate`](crate::RawHeap::reallocate) grows into a free upper neighbour in place.
 ///
+/// # Free-block index
+/// `I` picks how the free blocks are found; placement and statistics are the same either way:
+/// - [`AddressList`] (default): FreeRTOS's address-ordered list, the smallest code.
+/// - [`AddressTree`](crate::AddressTree): AVL trees of the free blocks kept inside them, for a
+///   bounded allocation and free time (needs `portBYTE_ALIGNMENT` ≥ 8 and a heap of at most 4 GiB).
+///
 /// # Time complexity
-/// Allocation, free and `stats()` walk the free list: O(free blocks).
+/// With [`AddressList`], allocation and free walk the free list: O(free blocks). With
+/// [`AddressTree`](crate::AddressTree), O(log free blocks). `stats()` walks the free list: O(free
+/// blocks) with either.
 ///
 /// # Examples
 ///
@@ -34,11 +42,11 @@ use crate::target::{Native, TargetLayout};
 /// assert_eq!(unsafe { heap.free(p, None) }, Err(rtos_heap::FreeError::DoubleFree));
 /// heap.check().unwrap();
 /// ```
-pub struct Heap4<T: TargetLayout = Native> {
-    pub(crate) engine: Engine<T, AddressList, 1>,
+pub struct Heap4<T: TargetLayout = Native, I: FreeIndex = AddressList> {
+    pub(crate) engine: Engine<T, I, 1>,
 }
 
-impl<T: TargetLayout> Heap4<T> {
+impl<T: TargetLayout, I: FreeIndex> Heap4<T, I> {
     /// An empty heap; give it memory with [`init`](Self::init).
     pub const fn new() -> Self {
         Heap4 {
@@ -47,5 +55,5 @@ impl<T: TargetLayout> Heap4<T> {
     }
 }
 
-crate::region::single_region_api!(Heap4);
-crate::engine_scheme!(Heap4<T>);
+crate::region::single_region_api!(Heap4, I);
+crate::engine_scheme!(Heap4<T, I>);

@@ -4,7 +4,7 @@ use core::mem::MaybeUninit;
 use core::ptr;
 
 use crate::engine::Engine;
-use crate::engine::index::AddressList;
+use crate::engine::index::{AddressList, FreeIndex};
 use crate::error::RegionError;
 use crate::target::{Native, TargetLayout};
 
@@ -32,8 +32,15 @@ pub struct HeapRegion {
 /// quirk of heap_5.c is refused; [`reset`](crate::RawHeap::reset) lays the same regions out again
 /// (FreeRTOS needs `vPortDefineHeapRegions` again).
 ///
+/// # Free-block index
+/// `I` is [`AddressList`] (default, FreeRTOS's list) or [`AddressTree`](crate::AddressTree)
+/// (O(log n) trees inside the free blocks); placement and statistics are the same, see
+/// [`Heap4`](crate::Heap4).
+///
 /// # Time complexity
-/// O(free blocks + regions) for allocation and free.
+/// O(free blocks + regions) for allocation and free with [`AddressList`]; O(log free blocks +
+/// regions) with [`AddressTree`](crate::AddressTree) (the regions term: end markers still listed
+/// between two free blocks, at most one per region).
 ///
 /// # Examples
 ///
@@ -50,11 +57,11 @@ pub struct HeapRegion {
 /// assert_eq!(heap.free_bytes(), 1024 - 8 + 2048 - 8);
 /// assert_eq!(heap.stats().free_blocks, 3); // two blocks and the first region's end marker
 /// ```
-pub struct Heap5<T: TargetLayout = Native, const N: usize = 8> {
-    pub(crate) engine: Engine<T, AddressList, N>,
+pub struct Heap5<T: TargetLayout = Native, const N: usize = 8, I: FreeIndex = AddressList> {
+    pub(crate) engine: Engine<T, I, N>,
 }
 
-impl<T: TargetLayout, const N: usize> Heap5<T, N> {
+impl<T: TargetLayout, const N: usize, I: FreeIndex> Heap5<T, N, I> {
     /// A heap with no regions yet.
     pub const fn new() -> Self {
         Heap5 {
@@ -84,6 +91,17 @@ impl<T: TargetLayout, const N: usize> Heap5<T, N> {
     /// Every region must be valid for reads and writes and used by nothing else for as long as the
     /// heap is in use.
     pub unsafe fn define_regions_raw(&mut self, regions: &[HeapRegion]) -> Result<(), RegionError> {
+        if let (Some(first), Some(last)) = (regions.first(), regions.last()) {
+            let (lo, hi) = (
+                first.start as usize,
+                (last.start as usize).saturating_add(last.size),
+            );
+            if hi > lo && hi - lo > I::MAX_SPAN {
+                return Err(RegionError::TooLarge {
+                    index: regions.len() - 1,
+                });
+            }
+        }
         // SAFETY: forwarded contract.
         unsafe { self.engine.define(regions) }
     }
@@ -99,10 +117,10 @@ impl<T: TargetLayout, const N: usize> Heap5<T, N> {
     }
 }
 
-impl<T: TargetLayout, const N: usize> Default for Heap5<T, N> {
+impl<T: TargetLayout, const N: usize, I: FreeIndex> Default for Heap5<T, N, I> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-crate::engine_scheme!(Heap5<T, const N: usize>);
+crate::engine_scheme!(Heap5<T, const N: usize, I>);

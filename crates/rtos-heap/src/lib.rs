@@ -57,11 +57,15 @@ mod raw;
 mod region;
 mod stats;
 mod target;
+// The O(log n) index lives beside the engine it serves (engine/tree.rs).
+#[path = "engine/tree.rs"]
+mod tree;
+pub mod validate;
 
 use core::alloc::Layout;
 use core::ptr::NonNull;
 
-pub use engine::index::{AddressList, SizeList};
+pub use engine::index::{AddressList, FreeIndex, SizeList};
 pub use error::{AllocError, CheckError, CheckErrorKind, FreeError, RegionError};
 pub use heap1::Heap1;
 pub use heap2::Heap2;
@@ -73,6 +77,7 @@ pub use pool::{LockedPool, Pool, PoolBox, PoolError, PoolStats, PoolStorage};
 pub use region::StaticRegion;
 pub use stats::HeapStats;
 pub use target::{CortexM, Host64, Host64Align16, Mcu32Align4, Native, Target, TargetLayout};
+pub use tree::{AddressTree, MAX_SPAN as TREE_MAX_SPAN};
 
 /// The interface every scheme implements: an unlocked heap owned through `&mut self`.
 ///
@@ -312,7 +317,15 @@ impl<'a, T: TargetLayout, I: engine::index::FreeIndex, const N: usize> Blocks<'a
 /// Implements [`RawHeap`] and the block walk for a scheme that is a thin wrapper of the engine.
 macro_rules! engine_scheme {
     ($name:ident < T $(, const $n:ident : usize)? >) => {
-        impl<T: $crate::TargetLayout $(, const $n: usize)?> $name<T $(, $n)?> {
+        $crate::engine_scheme!(@impl $name [T: $crate::TargetLayout $(, const $n: usize)?] [T $(, $n)?]);
+    };
+    // A scheme with an index type parameter `I` (heap_4, heap_5).
+    ($name:ident < T $(, const $n:ident : usize)?, I >) => {
+        $crate::engine_scheme!(@impl $name
+            [T: $crate::TargetLayout $(, const $n: usize)?, I: $crate::FreeIndex] [T $(, $n)?, I]);
+    };
+    (@impl $name:ident [$($gen:tt)*] [$($arg:tt)*]) => {
+        impl<$($gen)*> $name<$($arg)*> {
             /// `configHEAP_CLEAR_MEMORY_ON_FREE`: zero each block's payload when it is freed.
             /// Placement and statistics do not change.
             pub fn set_clear_on_free(&mut self, on: bool) {
@@ -336,7 +349,7 @@ macro_rules! engine_scheme {
             }
         }
 
-        impl<T: $crate::TargetLayout $(, const $n: usize)?> $crate::RawHeap for $name<T $(, $n)?> {
+        impl<$($gen)*> $crate::RawHeap for $name<$($arg)*> {
             const SIZE_MAX: usize = T::SIZE_MAX;
             #[inline]
             fn allocate(&mut self, layout: core::alloc::Layout) -> Result<core::ptr::NonNull<u8>, $crate::AllocError> {

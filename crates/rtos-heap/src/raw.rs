@@ -9,8 +9,15 @@
 
 use core::marker::PhantomData;
 use core::ptr::NonNull;
+#[cfg(feature = "validate-cheap")]
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::target::TargetLayout;
+
+/// How many regions the link validation tracks one by one (`validate-cheap`); regions beyond are
+/// tracked as one span from the start of the last tracked one to the end of the last region.
+#[cfg(feature = "validate-cheap")]
+const BOUNDS: usize = 8;
 
 /// "No link": FreeRTOS's NULL. Stored as all ones of the target word.
 pub(crate) const NIL: usize = usize::MAX;
@@ -41,6 +48,21 @@ pub(crate) struct Arena<T> {
     /// included. Only with the `heap-protector` feature, so that builds without it pay nothing.
     #[cfg(feature = "heap-protector")]
     canary: usize,
+    /// `validate-cheap`: the regions as (start, end) offsets, `end` being the end marker (heap_4/5)
+    /// or the end of the memory (heap_2).
+    #[cfg(feature = "validate-cheap")]
+    bounds: [(usize, usize); BOUNDS],
+    #[cfg(feature = "validate-cheap")]
+    nbounds: usize,
+    /// Whether the last tracked bound stands for several regions (end markers inside it).
+    #[cfg(feature = "validate-cheap")]
+    merged: bool,
+    #[cfg(feature = "validate-cheap")]
+    end_markers: bool,
+    /// The block whose link failed validation during the current walk, or [`NIL`]. Atomic only to
+    /// keep the heap `Sync`; it is written and read inside one `&mut` operation.
+    #[cfg(feature = "validate-cheap")]
+    fault: AtomicUsize,
     _target: PhantomData<T>,
 }
 
@@ -50,8 +72,166 @@ impl<T: TargetLayout> Arena<T> {
             base: 0,
             #[cfg(feature = "heap-protector")]
             canary: 0,
+            #[cfg(feature = "validate-cheap")]
+            bounds: [(0, 0); BOUNDS],
+            #[cfg(feature = "validate-cheap")]
+            nbounds: 0,
+            #[cfg(feature = "validate-cheap")]
+            merged: false,
+            #[cfg(feature = "validate-cheap")]
+            end_markers: false,
+            #[cfg(feature = "validate-cheap")]
+            fault: AtomicUsize::new(NIL),
             _target: PhantomData,
         }
+    }
+
+    /// Records the regions that links are validated against (`validate-cheap`; a no-op without).
+    #[cfg(feature = "validate-cheap")]
+    pub fn set_bounds(&mut self, regions: &[crate::engine::Region], end_markers: bool) {
+        self.nbounds = regions.len().min(BOUNDS);
+        self.merged = regions.len() > BOUNDS;
+        self.end_markers = end_markers;
+        for (i, r) in regions.iter().take(BOUNDS).enumerate() {
+            self.bounds[i] = (r.start, r.end);
+        }
+        if let (true, Some(last)) = (self.merged, regions.last()) {
+            self.bounds[BOUNDS - 1].1 = last.end;
+        }
+        *self.fault.get_mut() = NIL;
+    }
+
+    /// Records the regions that links are validated against (`validate-cheap`; a no-op without).
+    #[cfg(not(feature = "validate-cheap"))]
+    #[inline(always)]
+    pub fn set_bounds(&mut self, _regions: &[crate::engine::Region], _end_markers: bool) {}
+
+    /// Validates the link `to` read from the block at `from` before it is followed: `NIL`, or a
+    /// grid offset inside a region whose header is a free block (or an end marker). On failure the
+    /// fault is recorded against `from` and `false` is returned; the caller must then stop its walk
+    /// before writing anything. Without `validate-cheap` this is `true` and folds away.
+    #[inline(always)]
+    pub fn follow(&self, from: usize, to: usize) -> bool {
+        #[cfg(feature = "validate-cheap")]
+        if !self.link_ok(to) {
+            self.fault.store(from, Ordering::Relaxed);
+            return false;
+        }
+        let _ = (from, to);
+        true
+    }
+
+    /// Records a fault against the block at `from` found by an index's own checks (list order).
+    /// Without `validate-cheap` it does nothing.
+    #[inline(always)]
+    pub fn fault(&self, from: usize) {
+        #[cfg(feature = "validate-cheap")]
+        self.fault.store(from, Ordering::Relaxed);
+        let _ = from;
+    }
+
+    /// The block whose link failed validation since the last call, if any (always `None` without
+    /// `validate-cheap`).
+    #[inline(always)]
+    pub fn take_fault(&self) -> Option<usize> {
+        #[cfg(feature = "validate-cheap")]
+        {
+            let f = self.fault.load(Ordering::Relaxed);
+            if f != NIL {
+                self.fault.store(NIL, Ordering::Relaxed);
+                return Some(f);
+            }
+        }
+        None
+    }
+
+    /// The most nodes a free list can have: a bound for walks that could otherwise cycle.
+    #[inline(always)]
+    pub fn max_nodes(&self) -> usize {
+        #[cfg(feature = "validate-cheap")]
+        if self.nbounds > 0 {
+            return self.bounds[self.nbounds - 1].1 / T::ALIGN + self.nbounds + 1;
+        }
+        usize::MAX
+    }
+
+    #[cfg(feature = "validate-cheap")]
+    fn link_ok(&self, to: usize) -> bool {
+        if to == NIL {
+            return true;
+        }
+        if to % T::ALIGN != 0 {
+            return false;
+        }
+        for (i, &(start, end)) in self.bounds[..self.nbounds].iter().enumerate() {
+            if to < start || to > end {
+                continue;
+            }
+            let marker_slot = self.merged && i == self.nbounds - 1;
+            if to == end {
+                if !self.end_markers {
+                    return false;
+                }
+                // SAFETY: an end marker header lies at every region end of a heap with markers.
+                let h = unsafe { self.header(to) };
+                return h.size == 0 && !h.allocated;
+            }
+            if end - to < T::HEADER {
+                return false;
+            }
+            // SAFETY: `to` is on the grid inside a region, with a header's room before its end.
+            let h = unsafe { self.header(to) };
+            if h.allocated {
+                return false;
+            }
+            if h.size == 0 {
+                // An intermediate end marker inside a span that merges several regions.
+                return marker_slot && self.end_markers;
+            }
+            return h.size >= T::HEADER
+                && h.size <= end - to
+                && (h.size % T::ALIGN == 0 || (!self.end_markers && to + h.size == end));
+        }
+        false
+    }
+
+    /// Fills `len` bytes at `off` with [`POISON`](crate::validate::POISON) (`poison` feature).
+    ///
+    /// # Safety
+    /// `off .. off + len` is free memory inside a region of this heap.
+    #[cfg(feature = "poison")]
+    pub unsafe fn poison(&self, off: usize, len: usize) {
+        // SAFETY: forwarded contract.
+        unsafe { self.ptr(off).write_bytes(crate::validate::POISON, len) }
+    }
+
+    /// The offset of the first byte of `off .. off + len` that is not the poison pattern, if any.
+    ///
+    /// # Safety
+    /// `off .. off + len` is memory inside a region of this heap that nothing else references.
+    #[cfg(feature = "poison")]
+    pub unsafe fn unpoisoned(&self, off: usize, len: usize) -> Option<usize> {
+        // SAFETY: forwarded contract: the bytes are readable heap memory with no live reference.
+        let bytes = unsafe { core::slice::from_raw_parts(self.ptr(off), len) };
+        bytes
+            .iter()
+            .position(|&b| b != crate::validate::POISON)
+            .map(|i| off + i)
+    }
+
+    /// A header at `off` was absorbed into a merged free block: poison it with the payload around
+    /// it (`poison` feature; a no-op without).
+    ///
+    /// # Safety
+    /// As [`header`](Self::header), and the header is no longer a block's.
+    #[inline(always)]
+    pub unsafe fn retire_header(&self, off: usize) {
+        #[cfg(feature = "poison")]
+        // SAFETY: forwarded contract.
+        unsafe {
+            self.poison(off, T::HEADER)
+        }
+        let _ = off;
     }
 
     /// Sets the heap protector's canary (only while no link is stored).

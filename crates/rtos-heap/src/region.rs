@@ -55,7 +55,16 @@ impl<const N: usize> Default for StaticRegion<N> {
 /// The initialisation API of a scheme over one array (`ucHeap`), laid out at the first allocation.
 macro_rules! single_region_api {
     ($name:ident) => {
-        impl<T: $crate::TargetLayout> $name<T> {
+        $crate::region::single_region_api!(@impl $name [T: $crate::TargetLayout] [T]
+            <$crate::SizeList as $crate::FreeIndex>::MAX_SPAN);
+    };
+    // A scheme with an index type parameter `I` (heap_4).
+    ($name:ident, I) => {
+        $crate::region::single_region_api!(@impl $name
+            [T: $crate::TargetLayout, I: $crate::FreeIndex] [T, I] <I as $crate::FreeIndex>::MAX_SPAN);
+    };
+    (@impl $name:ident [$($gen:tt)*] [$($arg:tt)*] $span:expr) => {
+        impl<$($gen)*> $name<$($arg)*> {
             /// Gives the heap its memory (FreeRTOS's `ucHeap`, `configTOTAL_HEAP_SIZE` = its length).
             /// Blocks are laid out at the first allocation, as FreeRTOS does: until then the
             /// statistics read as FreeRTOS's do before the first `pvPortMalloc`.
@@ -85,6 +94,9 @@ macro_rules! single_region_api {
                 start: core::ptr::NonNull<u8>,
                 len: usize,
             ) -> Result<(), $crate::RegionError> {
+                if len > $span {
+                    return Err($crate::RegionError::TooLarge { index: 0 });
+                }
                 // SAFETY: forwarded contract.
                 unsafe { self.engine.set_pending(start, len) }
             }
@@ -100,7 +112,7 @@ macro_rules! single_region_api {
             }
         }
 
-        impl<T: $crate::TargetLayout> Default for $name<T> {
+        impl<$($gen)*> Default for $name<$($arg)*> {
             fn default() -> Self {
                 Self::new()
             }

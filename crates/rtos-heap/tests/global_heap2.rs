@@ -1,7 +1,7 @@
 //! heap_2 as the global allocator of a whole test binary.
 mod global;
 
-use rtos_heap::{Heap2, LockedHeap, RawHeap, StaticRegion};
+use rtos_heap::{Heap2, LockedHeap, StaticRegion};
 
 static MEMORY: StaticRegion<{ 128 << 20 }> = StaticRegion::new();
 global_heap_test!(

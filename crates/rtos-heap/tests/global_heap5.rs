@@ -1,7 +1,7 @@
 //! heap_5 over two separate static regions as the global allocator of a whole test binary.
 mod global;
 
-use rtos_heap::{Heap5, LockedHeap, RawHeap, StaticRegion};
+use rtos_heap::{Heap5, LockedHeap, StaticRegion};
 
 static SRAM1: StaticRegion<{ 1 << 20 }> = StaticRegion::new();
 static SRAM2: StaticRegion<{ 128 << 20 }> = StaticRegion::new();

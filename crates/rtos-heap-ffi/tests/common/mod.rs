@@ -72,6 +72,18 @@ pub const H5: Config = Config {
     features: "heap_5,malloc-failed-hook,assert-hook,heap-protector,clear-on-free",
     defines: &["-DRTOS_HEAP_5"],
 };
+/// heap_4 as [`H4`], finding free blocks with the O(log n) tree index (feature `tree-index`).
+pub const H4_TREE: Config = Config {
+    name: "h4tree",
+    features: "heap_4,tree-index,malloc-failed-hook,assert-hook,application-allocated-heap,clear-on-free,heap-protector",
+    defines: &["-DRTOS_HEAP_4", "-DAPP_HEAP", "-DTREE_INDEX"],
+};
+/// heap_5 as [`H5`], with the tree index.
+pub const H5_TREE: Config = Config {
+    name: "h5tree",
+    features: "heap_5,tree-index,malloc-failed-hook,assert-hook,heap-protector,clear-on-free",
+    defines: &["-DRTOS_HEAP_5", "-DTREE_INDEX"],
+};
 /// heap_4 with the library's own `ucHeap`, no hooks, and a critical section instead of the kernel.
 pub const H4_CS: Config = Config {
     name: "h4cs",

@@ -9,6 +9,10 @@
 //! Every method takes the arena and offsets that the engine guarantees are block offsets inside its
 //! regions (engine invariant: a free-list node is always a free block or an end marker).
 
+// `FreeIndex` is public (it bounds `Heap4`'s and `Heap5`'s index parameter) but sealed: its
+// methods take crate-private types, which nobody outside can name or call.
+#![allow(private_interfaces, private_bounds)]
+
 use crate::raw::{Arena, NIL};
 use crate::target::TargetLayout;
 
@@ -28,8 +32,20 @@ pub(crate) enum Order {
     Size,
 }
 
+pub(crate) mod sealed {
+    /// Keeps [`FreeIndex`](super::FreeIndex) implementable only inside this crate.
+    pub trait Sealed {}
+}
+
+impl sealed::Sealed for AddressList {}
+impl sealed::Sealed for SizeList {}
+
 /// The free-block index interface the engine is written against.
-pub(crate) trait FreeIndex {
+///
+/// Public so that it can bound the index parameter of [`Heap4`](crate::Heap4) and
+/// [`Heap5`](crate::Heap5) ([`AddressList`] or [`AddressTree`](crate::AddressTree)); sealed: only
+/// this crate implements it, and its methods are internal.
+pub trait FreeIndex: sealed::Sealed {
     /// Whether freed blocks merge with their free neighbours (heap_4/5) or not (heap_2).
     const MERGES: bool;
     /// Whether each region ends in an end marker that is a node of the list (heap_4/5).
@@ -53,6 +69,23 @@ pub(crate) trait FreeIndex {
     fn remove<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize);
     /// The `pxEnd` node of an address list (`NIL` for lists without end markers).
     fn end(&self) -> usize;
+    /// The largest heap span (first region start to last region end, in bytes) the index can
+    /// address; larger heaps are refused when they are defined.
+    const MAX_SPAN: usize = usize::MAX;
+    /// Bytes at the start of a free block's payload (after its header) that the index itself
+    /// writes (its node), up to the payload's length: 0 for the lists. A check that the payload
+    /// of a free block is untouched (poisoning) must skip them.
+    const NODE_BYTES: usize = 0;
+}
+
+/// Address-list order: a link must rise (or be NIL). Without `validate-cheap` this is `true`.
+#[inline(always)]
+fn rises<T: TargetLayout>(a: &Arena<T>, from: usize, to: usize) -> bool {
+    if cfg!(feature = "validate-cheap") && to != NIL && to <= from {
+        a.fault(from);
+        return false;
+    }
+    true
 }
 
 #[inline(always)]
@@ -106,12 +139,21 @@ impl FreeIndex for AddressList {
     fn find<T: TargetLayout>(&self, a: &Arena<T>, wanted: usize) -> Option<Pos> {
         let mut prev = NIL;
         let mut block = self.head;
+        // The head is kept here, but the header it names is in memory: validate it as a link.
+        if !a.follow(block, block) {
+            return None;
+        }
         if block == NIL {
             return None;
         }
         loop {
-            // SAFETY: `block` is a list node (engine invariant); the walk ends at pxEnd, whose link is NIL.
+            // SAFETY: `block` is a list node (engine invariant; with `validate-cheap`, every link was
+            // validated by `follow` before being followed); the walk ends at pxEnd, whose link is NIL.
             let h = unsafe { a.header(block) };
+            // The found block's link is used by `take`: validate it too. Links rise (no cycle).
+            if !a.follow(block, h.link) || !rises(a, block, h.link) {
+                return None;
+            }
             if h.size >= wanted {
                 return Some(Pos { prev, block });
             }
@@ -142,12 +184,21 @@ impl FreeIndex for AddressList {
     #[inline]
     fn insert<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize, size: usize) {
         // Find the last node below the block. pxEnd is above every block, so the walk stops.
+        // Every link is validated before it is followed and nothing is written until the walk is
+        // over, so a corrupt list is left as it was (the engine sees the recorded fault).
         let mut prev = NIL;
         let mut next = self.head;
+        if !a.follow(next, next) {
+            return;
+        }
         while next < block {
-            prev = next;
             // SAFETY: `next` is a list node.
-            next = unsafe { a.link(next) };
+            let link = unsafe { a.link(next) };
+            if !a.follow(next, link) || !rises(a, next, link) {
+                return;
+            }
+            prev = next;
+            next = link;
         }
         let (mut b, mut s) = (block, size);
         if prev != NIL {
@@ -158,11 +209,18 @@ impl FreeIndex for AddressList {
                 s += ps;
             }
         }
-        let link = if b + s == next && next != self.end {
+        let mut merge_up = b + s == next && next != self.end;
+        let link = if merge_up {
             // Merge with the upper neighbour (an intermediate end marker is absorbed, size 0).
             // SAFETY: `next` is a list node.
             let nh = unsafe { a.header(next) };
+            if !a.follow(next, nh.link) || !rises(a, next, nh.link) {
+                return;
+            }
             s += nh.size;
+            // An intermediate end marker leaves the list but stays where it is, closing its
+            // region: its header is not swallowed.
+            merge_up = nh.size != 0;
             nh.link
         } else {
             next
@@ -172,22 +230,44 @@ impl FreeIndex for AddressList {
         if b != prev {
             set_prev_link(&mut self.head, a, prev, b);
         }
+        // With poisoning, headers swallowed by the merge become payload of the free block.
+        if b != block {
+            // SAFETY: `block`'s header now lies inside the merged free block `b`.
+            unsafe { a.retire_header(block) };
+        }
+        if merge_up {
+            // SAFETY: `next`'s header now lies inside the merged free block `b`.
+            unsafe { a.retire_header(next) };
+        }
     }
 
     fn remove<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize) {
         let mut prev = NIL;
         let mut cur = self.head;
+        if !a.follow(cur, cur) {
+            return;
+        }
         while cur != block && cur != NIL {
-            prev = cur;
             // SAFETY: `cur` is a list node.
-            cur = unsafe { a.link(cur) };
+            let link = unsafe { a.link(cur) };
+            if !a.follow(cur, link) || !rises(a, cur, link) {
+                return;
+            }
+            prev = cur;
+            cur = link;
         }
-        debug_assert_eq!(cur, block, "removing a block that is not in the list");
-        if cur == block {
-            // SAFETY: `block` is a list node.
-            let next = unsafe { a.link(block) };
-            set_prev_link(&mut self.head, a, prev, next);
+        if cur != block {
+            // Not in the list: a header that claims to be free but is not a node (corruption, which
+            // the engine's callers check for).
+            a.fault(block);
+            return;
         }
+        // SAFETY: `block` is a list node.
+        let next = unsafe { a.link(block) };
+        if !a.follow(block, next) || !rises(a, block, next) {
+            return;
+        }
+        set_prev_link(&mut self.head, a, prev, next);
     }
 }
 
@@ -224,9 +304,18 @@ impl FreeIndex for SizeList {
     fn find<T: TargetLayout>(&self, a: &Arena<T>, wanted: usize) -> Option<Pos> {
         let mut prev = NIL;
         let mut block = self.head;
+        // The head is kept here, but the header it names is in memory: validate it as a link.
+        if !a.follow(block, block) {
+            return None;
+        }
+        let mut steps = 0;
         while block != NIL {
-            // SAFETY: `block` is a list node.
+            // SAFETY: `block` is a list node (with `validate-cheap`, a validated link).
             let h = unsafe { a.header(block) };
+            // The found block's link is used by `take`: validate it too.
+            if !a.follow(block, h.link) || !sorted(a, block, h.size, h.link, &mut steps) {
+                return None;
+            }
             if h.size >= wanted {
                 return Some(Pos { prev, block });
             }
@@ -249,13 +338,21 @@ impl FreeIndex for SizeList {
     #[inline]
     fn insert<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize, size: usize) {
         // Before the first block of equal or larger size: newest first among equals.
+        // The walk validates every link and precedes every write: a corrupt list is left as it was.
         let mut prev = NIL;
         let mut next = self.head;
+        if !a.follow(next, next) {
+            return;
+        }
+        let mut steps = 0;
         while next != NIL {
-            // SAFETY: `next` is a list node.
+            // SAFETY: `next` is a list node (with `validate-cheap`, a validated link).
             let h = unsafe { a.header(next) };
             if h.size >= size {
                 break;
+            }
+            if !a.follow(next, h.link) || !sorted(a, next, h.size, h.link, &mut steps) {
+                return;
             }
             prev = next;
             next = h.link;
@@ -268,15 +365,50 @@ impl FreeIndex for SizeList {
     fn remove<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize) {
         let mut prev = NIL;
         let mut cur = self.head;
-        while cur != block && cur != NIL {
-            prev = cur;
-            // SAFETY: `cur` is a list node.
-            cur = unsafe { a.link(cur) };
+        if !a.follow(cur, cur) {
+            return;
         }
-        if cur == block {
-            // SAFETY: `block` is a list node.
-            let next = unsafe { a.link(block) };
-            set_prev_link(&mut self.head, a, prev, next);
+        let mut steps = 0;
+        while cur != block && cur != NIL {
+            // SAFETY: `cur` is a list node (with `validate-cheap`, a validated link).
+            let h = unsafe { a.header(cur) };
+            if !a.follow(cur, h.link) || !sorted(a, cur, h.size, h.link, &mut steps) {
+                return;
+            }
+            prev = cur;
+            cur = h.link;
+        }
+        if cur != block {
+            a.fault(block);
+            return;
+        }
+        // SAFETY: `block` is a list node.
+        let next = unsafe { a.link(block) };
+        if !a.follow(block, next) {
+            return;
+        }
+        set_prev_link(&mut self.head, a, prev, next);
+    }
+}
+
+/// Size-list order and length: the next node's size is not below this one's, and the walk has not
+/// visited more nodes than the heap can hold (a cycle). Without `validate-cheap` this is `true`.
+#[inline(always)]
+fn sorted<T: TargetLayout>(
+    a: &Arena<T>,
+    from: usize,
+    size: usize,
+    to: usize,
+    steps: &mut usize,
+) -> bool {
+    if cfg!(feature = "validate-cheap") && to != NIL {
+        *steps += 1;
+        // SAFETY: `to` was validated by `follow` (a free header inside a region).
+        let next_size = unsafe { a.size(to) };
+        if next_size < size || *steps > a.max_nodes() {
+            a.fault(from);
+            return false;
         }
     }
+    true
 }

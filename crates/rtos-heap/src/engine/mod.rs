@@ -23,6 +23,7 @@ use crate::error::{AllocError, CheckError, CheckErrorKind, FreeError, RegionErro
 use crate::raw::{Arena, NIL};
 use crate::stats::HeapStats;
 use crate::target::{TargetLayout, align_down, align_up};
+use crate::validate::{CorruptionKind, Operation};
 use crate::{BlockInfo, BlockKind, HeapRegion, ReallocError};
 
 use index::{FreeIndex, Order};
@@ -269,6 +270,16 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
             }
             total += r.end - r.start;
         }
+        self.arena
+            .set_bounds(&self.regions[..self.nregions], I::END_MARKERS);
+        #[cfg(feature = "poison")]
+        for r in &self.regions[..self.nregions] {
+            // SAFETY: the region's single free block's payload, inside the caller's memory.
+            unsafe {
+                self.arena
+                    .poison(r.start + T::HEADER, r.end - r.start - T::HEADER)
+            };
+        }
         self.index = I::EMPTY;
         self.index
             .build(&self.arena, &self.regions[..self.nregions]);
@@ -308,6 +319,10 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
     /// `pvPortMalloc` of `size` bytes aligned to `align` (a power of two): returns the payload.
     #[inline]
     pub fn allocate(&mut self, size: usize, align: usize) -> Result<NonNull<u8>, AllocError> {
+        if !self.full_check(Operation::Allocate) {
+            self.failed += 1;
+            return Err(AllocError::OutOfMemory);
+        }
         let r = self.allocate_inner(size, align);
         if r.is_err() {
             self.failed += 1;
@@ -339,10 +354,13 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         if wanted > self.free {
             return Err(AllocError::OutOfMemory);
         }
-        let pos = self
-            .index
-            .find(&self.arena, wanted)
-            .ok_or(AllocError::OutOfMemory)?;
+        let found = self.index.find(&self.arena, wanted);
+        if let Some(bad) = self.arena.take_fault() {
+            // A link that does not check out: nothing was written.
+            self.corrupt(bad, CorruptionKind::BadLink, Operation::Allocate);
+            return Err(AllocError::OutOfMemory);
+        }
+        let pos = found.ok_or(AllocError::OutOfMemory)?;
         // SAFETY: `pos.block` is a free block of the index.
         let size = unsafe { self.arena.size(pos.block) };
         let (size, rest) = if size - wanted > T::MIN_BLOCK {
@@ -350,7 +368,14 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         } else {
             (size, None)
         };
+        #[cfg(feature = "poison")]
+        if self.poison_damaged(pos.block, size - T::HEADER) {
+            self.corrupt(pos.block, CorruptionKind::UseAfterFree, Operation::Allocate);
+            return Err(AllocError::OutOfMemory);
+        }
         self.index.take(&self.arena, pos, rest);
+        // `find` validated every link `take` follows.
+        debug_assert!(self.arena.take_fault().is_none());
         // SAFETY: `pos.block` is the header of the block just taken out of the index.
         unsafe { self.arena.set_header(pos.block, NIL, size, true) };
         self.free -= size;
@@ -461,6 +486,17 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
             });
         }
         if !plausible || h.link != NIL {
+            // With poisoning, a header swallowed by a merge is all pattern: that block was freed.
+            if cfg!(feature = "poison") {
+                let pattern = if T::WORD == 4 {
+                    0x25A5_A5A5
+                } else {
+                    0x25A5_A5A5_A5A5_A5A5_u64 as usize
+                };
+                if h.allocated && h.size == pattern {
+                    return Err(FreeError::DoubleFree);
+                }
+            }
             return Err(FreeError::NotABlock);
         }
         // The next block's header must check out too (catches most interior pointers).
@@ -498,35 +534,106 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         ptr: NonNull<u8>,
         layout: Option<Layout>,
     ) -> Result<(), FreeError> {
+        if !self.full_check(Operation::Free) {
+            self.rejected += 1;
+            return Err(FreeError::NotABlock);
+        }
         match self.validate(ptr, layout) {
             Ok((block, size)) => {
-                self.release(block, size);
+                if !self.release(block, size, Operation::Free) {
+                    self.rejected += 1;
+                    return Err(FreeError::NotABlock);
+                }
                 self.frees += 1;
                 Ok(())
             }
             Err(e) => {
                 self.rejected += 1;
+                self.bad_header(ptr, e);
                 Err(e)
             }
         }
     }
 
-    /// Returns a validated allocated block to the index.
+    /// `validate-cheap`: a header that does not check out is reported to the fault hook too.
+    #[inline(always)]
+    fn bad_header(&self, ptr: NonNull<u8>, e: FreeError) {
+        if cfg!(feature = "validate-cheap") && e == FreeError::NotABlock {
+            crate::validate::report(
+                CorruptionKind::BadHeader,
+                (ptr.as_ptr() as usize).wrapping_sub(T::HEADER),
+                Operation::Free,
+            );
+        }
+    }
+
+    /// Reports a corruption found at the block at offset `off`.
+    #[cold]
+    fn corrupt(&self, off: usize, kind: CorruptionKind, op: Operation) {
+        crate::validate::report(kind, self.arena.base_addr().wrapping_add(off), op);
+    }
+
+    /// `validate-full`: `check()` before an operation; `false` (reported) when it fails. Always
+    /// `true` without the feature.
+    #[inline(always)]
+    fn full_check(&self, op: Operation) -> bool {
+        #[cfg(feature = "validate-full")]
+        if let Err(e) = self.check() {
+            crate::validate::report(CorruptionKind::Check(e.kind), e.address, op);
+            return false;
+        }
+        let _ = op;
+        true
+    }
+
+    /// Returns a validated allocated block to the index. `false` (reported, block still allocated)
+    /// when the index walk met a link that does not check out (`validate-cheap`): nothing of the
+    /// heap's structure changed, but with clear-on-free or `poison` the payload is already wiped
+    /// (it must be wiped *before* the insert: an index may keep its node in the free payload).
     #[inline]
-    fn release(&mut self, block: usize, size: usize) {
+    fn release(&mut self, block: usize, size: usize, op: Operation) -> bool {
         // Clear the allocated bit first: the stale header of a block that merges into its lower
         // neighbour must still read "free" so that a second free of it is caught.
         // SAFETY: `block` was validated as an allocated block header of `size` bytes.
+        unsafe { self.arena.set_size(block, size, false) };
+        #[cfg(feature = "poison")]
+        // SAFETY: the payload of the block being freed, which nobody may use any more.
         unsafe {
-            self.arena.set_size(block, size, false);
-            if self.clear_on_free {
+            self.arena.poison(block + T::HEADER, size - T::HEADER);
+        }
+        #[cfg(not(feature = "poison"))]
+        if self.clear_on_free {
+            // SAFETY: the payload of the block being freed, which nobody may use any more.
+            unsafe {
                 self.arena
                     .ptr(block + T::HEADER)
                     .write_bytes(0, size - T::HEADER);
             }
         }
-        self.free += size;
+        // The insert walk validates before it writes: on a fault nothing but the bit above changed.
         self.index.insert(&self.arena, block, size);
+        if let Some(bad) = self.arena.take_fault() {
+            // SAFETY: as above; the block is still the allocated block it was.
+            unsafe { self.arena.set_size(block, size, true) };
+            self.corrupt(bad, CorruptionKind::BadLink, op);
+            return false;
+        }
+        self.free += size;
+        true
+    }
+
+    /// `poison`: the first byte of the payload of free block `block` (`len` bytes) that is not the
+    /// pattern. An index that keeps its node in the free payload (the AddressTree, whose
+    /// `MAX_SPAN` is the only trait-visible sign of it) is not verified: its merges do not
+    /// re-poison the nodes and headers they swallow.
+    #[cfg(feature = "poison")]
+    #[inline]
+    fn poison_damaged(&self, block: usize, len: usize) -> bool {
+        if I::MAX_SPAN != usize::MAX {
+            return false;
+        }
+        // SAFETY: the payload of a free block of the index, which nothing references.
+        unsafe { self.arena.unpoisoned(block + T::HEADER, len) }.is_some()
     }
 
     /// realloc: in place when the block can shrink or (merging index) absorb a free upper neighbour,
@@ -540,15 +647,35 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         old: Layout,
         new_size: usize,
     ) -> Result<NonNull<u8>, ReallocError> {
-        let (block, size) = self
-            .validate(ptr, Some(old))
-            .inspect_err(|_| self.rejected += 1)?;
+        if !self.full_check(Operation::Reallocate) {
+            self.rejected += 1;
+            return Err(ReallocError::Free(FreeError::NotABlock));
+        }
+        let (block, size) = self.validate(ptr, Some(old)).inspect_err(|&e| {
+            self.rejected += 1;
+            self.bad_header(ptr, e);
+        })?;
         let new_wanted = wanted_size::<T>(new_size)?;
         if new_wanted <= size {
             if size - new_wanted > T::MIN_BLOCK {
-                // SAFETY: both headers lie inside the validated block.
-                unsafe { self.arena.set_header(block, NIL, new_wanted, true) };
-                self.release(block + new_wanted, size - new_wanted);
+                let tail = block + new_wanted;
+                // The tail's header goes over payload bytes: keep them to restore on a refusal.
+                let mut saved = [0u8; 16];
+                let n = T::HEADER.min(saved.len());
+                // SAFETY: both headers lie inside the validated block; `saved` holds `n` bytes.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(self.arena.ptr(tail), saved.as_mut_ptr(), n);
+                    self.arena.set_header(block, NIL, new_wanted, true);
+                }
+                if !self.release(tail, size - new_wanted, Operation::Reallocate) {
+                    // SAFETY: as above: the block and its payload bytes are restored as they were.
+                    unsafe {
+                        self.arena.set_header(block, NIL, size, true);
+                        core::ptr::copy_nonoverlapping(saved.as_ptr(), self.arena.ptr(tail), n);
+                    }
+                    self.rejected += 1;
+                    return Err(ReallocError::Free(FreeError::NotABlock));
+                }
             }
             return Ok(ptr);
         }
@@ -563,7 +690,17 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
                 // SAFETY: `next` is the block after a validated block, inside the same region.
                 let n = unsafe { self.arena.header(next) };
                 if !n.allocated && n.size > 0 && size + n.size >= new_wanted {
+                    #[cfg(feature = "poison")]
+                    if self.poison_damaged(next, n.size - T::HEADER) {
+                        self.corrupt(next, CorruptionKind::UseAfterFree, Operation::Reallocate);
+                        return Err(ReallocError::Alloc(AllocError::OutOfMemory));
+                    }
                     self.index.remove(&self.arena, next);
+                    if let Some(bad) = self.arena.take_fault() {
+                        // Nothing was written by the refused removal.
+                        self.corrupt(bad, CorruptionKind::BadLink, Operation::Reallocate);
+                        return Err(ReallocError::Alloc(AllocError::OutOfMemory));
+                    }
                     self.free -= n.size;
                     let mut total = size + n.size;
                     if total - new_wanted > T::MIN_BLOCK {
@@ -586,7 +723,18 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         unsafe {
             core::ptr::copy_nonoverlapping(ptr.as_ptr(), new.as_ptr(), old.size().min(new_size));
         }
-        self.release(block, size);
+        if !self.release(block, size, Operation::Free) {
+            // The old block stays allocated; give the new one back (which may be refused too, on
+            // the same corrupt list: then it leaks rather than risk a wild write).
+            let nb = (new.as_ptr() as usize).wrapping_sub(self.arena.base_addr()) - T::HEADER;
+            // SAFETY: `nb` is the header of the block allocated just above.
+            let ns = unsafe { self.arena.size(nb) };
+            if self.release(nb, ns, Operation::Free) {
+                self.allocs -= 1;
+            }
+            self.rejected += 1;
+            return Err(ReallocError::Free(FreeError::NotABlock));
+        }
         self.frees += 1;
         Ok(new)
     }
@@ -614,9 +762,23 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         }
         let end = self.index.end();
         let mut node = self.index.head();
+        // `validate-cheap`: the stats walk follows links too; it stops at one that does not check
+        // out (reported against the block holding it) instead of reading wild memory.
+        if !self.arena.follow(node, node) {
+            self.arena.take_fault();
+            self.corrupt(node, CorruptionKind::BadLink, Operation::Stats);
+            return s;
+        }
+        let mut steps = 0usize;
         while node != NIL && node != end {
-            // SAFETY: `node` is an index node.
+            // SAFETY: `node` is an index node (with `validate-cheap`, a link validated below).
             let h = unsafe { self.arena.header(node) };
+            steps += 1;
+            if !self.arena.follow(node, h.link) || steps > self.arena.max_nodes() {
+                self.arena.take_fault();
+                self.corrupt(node, CorruptionKind::BadLink, Operation::Stats);
+                break;
+            }
             s.count += 1;
             s.largest = s.largest.max(h.size);
             if h.size != 0 {

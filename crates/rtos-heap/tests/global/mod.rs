@@ -1,5 +1,6 @@
 //! Shared body of the `global_heapN` test binaries: each installs one scheme as the
 //! `#[global_allocator]` and runs real collection work on it.
+#![allow(dead_code)] // each binary uses the part it needs
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -71,7 +72,9 @@ pub fn workload(frees: bool) {
 
 /// The workload with frees, then: thousands of frees succeeded, none refused, `check()` passes.
 /// The check result is taken under the lock and asserted after it (a failing assert allocates).
-pub fn run_and_check<H: rtos_heap::RawHeap, R: lock_api::RawMutex>(heap: &rtos_heap::LockedHeap<H, R>) {
+pub fn run_and_check<H: rtos_heap::RawHeap, R: lock_api::RawMutex>(
+    heap: &rtos_heap::LockedHeap<H, R>,
+) {
     workload(true);
     let s = heap.stats();
     assert!(s.successful_frees > 3_000, "{s:?}");
