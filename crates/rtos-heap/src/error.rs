@@ -19,6 +19,10 @@ pub enum AllocError {
     OutOfMemory,
     /// The heap has no memory yet: `init` / `define_regions` was not called.
     Uninitialized,
+    /// A validation level (`validate-cheap`, `validate-full`, `poison`) found the heap corrupted
+    /// (a bad free-list link, a failed `check()`, a write after free); the allocation was refused
+    /// before anything was written and the fault hook of [`validate`](crate::validate) was called.
+    Corrupted,
 }
 
 impl AllocError {
@@ -37,6 +41,7 @@ impl fmt::Display for AllocError {
             AllocError::CallocOverflow => "calloc element count times size overflows",
             AllocError::OutOfMemory => "no free block is large enough",
             AllocError::Uninitialized => "the heap has no memory region yet",
+            AllocError::Corrupted => "heap corruption detected; allocation refused",
         })
     }
 }
@@ -60,6 +65,10 @@ pub enum FreeError {
     /// The `Layout` given with the free contradicts the block (larger than its payload, smaller
     /// than its allocation, or an alignment the pointer does not have).
     LayoutMismatch,
+    /// The block checked out, but a validation level found the heap around it corrupted (a bad
+    /// free-list link on the way to its place, or a failed `check()`); the free was refused before
+    /// anything was written and the fault hook of [`validate`](crate::validate) was called.
+    Corrupted,
 }
 
 impl fmt::Display for FreeError {
@@ -70,6 +79,7 @@ impl fmt::Display for FreeError {
             FreeError::DoubleFree => "block is already free",
             FreeError::NotABlock => "no valid block header in front of the pointer",
             FreeError::LayoutMismatch => "layout does not match the block",
+            FreeError::Corrupted => "heap corruption detected; free refused",
         })
     }
 }

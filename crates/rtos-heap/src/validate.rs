@@ -22,8 +22,9 @@
 //! before anything was written, and the [fault hook](set_fault_hook) is called with a
 //! [`Corruption`] naming the block. On [`Heap2`](crate::Heap2) / [`Heap4`](crate::Heap4) /
 //! [`Heap5`](crate::Heap5), corruption found while allocating is returned as
-//! [`AllocError::OutOfMemory`](crate::AllocError) and corruption found while freeing as
-//! [`FreeError::NotABlock`](crate::FreeError).
+//! [`AllocError::Corrupted`](crate::AllocError::Corrupted) and corruption found while freeing as
+//! [`FreeError::Corrupted`](crate::FreeError::Corrupted) (a freed block's own header that does not
+//! check out stays [`FreeError::NotABlock`](crate::FreeError::NotABlock), at every level).
 
 use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 

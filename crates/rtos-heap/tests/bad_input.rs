@@ -178,11 +178,17 @@ macro_rules! merging_suite {
                     "reported address is b's header"
                 );
                 let before = snapshot(&h);
+                // With `validate-full`, check() before each operation finds the damage first.
+                let refusal = if rtos_heap::validate::FULL {
+                    FreeError::Corrupted
+                } else {
+                    FreeError::NotABlock
+                };
                 // SAFETY: refused: b's header does not check out.
-                assert_eq!(unsafe { h.free(b, None) }, Err(FreeError::NotABlock));
+                assert_eq!(unsafe { h.free(b, None) }, Err(refusal));
                 // a's upper neighbour is corrupt: freeing a must not merge into garbage.
                 // SAFETY: refused: the next header does not check out.
-                assert_eq!(unsafe { h.free(a, None) }, Err(FreeError::NotABlock));
+                assert_eq!(unsafe { h.free(a, None) }, Err(refusal));
                 assert_eq!(snapshot(&h), before);
                 // Repair the header: everything is as before.
                 // SAFETY: restoring the saved bytes.

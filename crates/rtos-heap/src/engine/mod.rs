@@ -321,7 +321,7 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
     pub fn allocate(&mut self, size: usize, align: usize) -> Result<NonNull<u8>, AllocError> {
         if !self.full_check(Operation::Allocate) {
             self.failed += 1;
-            return Err(AllocError::OutOfMemory);
+            return Err(AllocError::Corrupted);
         }
         let r = self.allocate_inner(size, align);
         if r.is_err() {
@@ -358,7 +358,7 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         if let Some(bad) = self.arena.take_fault() {
             // A link that does not check out: nothing was written.
             self.corrupt(bad, CorruptionKind::BadLink, Operation::Allocate);
-            return Err(AllocError::OutOfMemory);
+            return Err(AllocError::Corrupted);
         }
         let pos = found.ok_or(AllocError::OutOfMemory)?;
         // SAFETY: `pos.block` is a free block of the index.
@@ -371,7 +371,7 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         #[cfg(feature = "poison")]
         if self.poison_damaged(pos.block, size - T::HEADER) {
             self.corrupt(pos.block, CorruptionKind::UseAfterFree, Operation::Allocate);
-            return Err(AllocError::OutOfMemory);
+            return Err(AllocError::Corrupted);
         }
         self.index.take(&self.arena, pos, rest);
         // `find` validated every link `take` follows.
@@ -536,13 +536,13 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
     ) -> Result<(), FreeError> {
         if !self.full_check(Operation::Free) {
             self.rejected += 1;
-            return Err(FreeError::NotABlock);
+            return Err(FreeError::Corrupted);
         }
         match self.validate(ptr, layout) {
             Ok((block, size)) => {
                 if !self.release(block, size, Operation::Free) {
                     self.rejected += 1;
-                    return Err(FreeError::NotABlock);
+                    return Err(FreeError::Corrupted);
                 }
                 self.frees += 1;
                 Ok(())
@@ -649,7 +649,7 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
     ) -> Result<NonNull<u8>, ReallocError> {
         if !self.full_check(Operation::Reallocate) {
             self.rejected += 1;
-            return Err(ReallocError::Free(FreeError::NotABlock));
+            return Err(ReallocError::Free(FreeError::Corrupted));
         }
         let (block, size) = self.validate(ptr, Some(old)).inspect_err(|&e| {
             self.rejected += 1;
@@ -674,7 +674,7 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
                         core::ptr::copy_nonoverlapping(saved.as_ptr(), self.arena.ptr(tail), n);
                     }
                     self.rejected += 1;
-                    return Err(ReallocError::Free(FreeError::NotABlock));
+                    return Err(ReallocError::Free(FreeError::Corrupted));
                 }
             }
             return Ok(ptr);
@@ -693,13 +693,13 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
                     #[cfg(feature = "poison")]
                     if self.poison_damaged(next, n.size - T::HEADER) {
                         self.corrupt(next, CorruptionKind::UseAfterFree, Operation::Reallocate);
-                        return Err(ReallocError::Alloc(AllocError::OutOfMemory));
+                        return Err(ReallocError::Alloc(AllocError::Corrupted));
                     }
                     self.index.remove(&self.arena, next);
                     if let Some(bad) = self.arena.take_fault() {
                         // Nothing was written by the refused removal.
                         self.corrupt(bad, CorruptionKind::BadLink, Operation::Reallocate);
-                        return Err(ReallocError::Alloc(AllocError::OutOfMemory));
+                        return Err(ReallocError::Alloc(AllocError::Corrupted));
                     }
                     self.free -= n.size;
                     let mut total = size + n.size;
@@ -733,7 +733,7 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
                 self.allocs -= 1;
             }
             self.rejected += 1;
-            return Err(ReallocError::Free(FreeError::NotABlock));
+            return Err(ReallocError::Free(FreeError::Corrupted));
         }
         self.frees += 1;
         Ok(new)
