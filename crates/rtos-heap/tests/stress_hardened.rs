@@ -8,6 +8,7 @@
 
 mod common;
 
+use rtos_heap_workloads::Rng;
 use std::alloc::Layout;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -27,7 +28,7 @@ fn hammer<H: RawHeap + Send + 'static>(heap: Arc<LockedHeap<H>>) {
         .map(|t| {
             let heap = Arc::clone(&heap);
             std::thread::spawn(move || {
-                let mut rng = Rng(0xC0FF_EE00 + t as u64);
+                let mut rng = Rng::new(0xC0FF_EE00 + t as u64);
                 let mut live: Vec<(NonNull<u8>, Layout, u8)> = Vec::new();
                 let mut allocs = 0usize;
                 for i in 0..OPS {
@@ -92,26 +93,6 @@ fn hammer<H: RawHeap + Send + 'static>(heap: Arc<LockedHeap<H>>) {
     assert_eq!(s.rejected_frees, 0);
     assert_eq!(heap.free_bytes(), initial_free, "every byte returned");
     assert_eq!(validate::fault_count(), faults, "a fault was reported");
-}
-
-/// xorshift64* (shared/docs/workloads.md), local so the test does not depend on `common`'s.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        ((self.next() as u128 * n as u128) >> 64) as u64
-    }
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
-    }
 }
 
 fn buffer() -> (NonNull<u8>, usize) {
