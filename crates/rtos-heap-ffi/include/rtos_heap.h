@@ -44,6 +44,11 @@
 // start; the heap stays without memory), or was called a second time.
 #define heapFAULT_BAD_REGIONS 6
 
+// Fault: the block checked out, but a validation level (features `validate-cheap`,
+// `validate-full`, `poison`) found the heap around it corrupted; the free was refused before
+// anything was written.
+#define heapFAULT_CORRUPTED 7
+
 // Fault: any other reason.
 #define heapFAULT_OTHER 255
 

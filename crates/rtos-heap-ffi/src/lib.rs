@@ -183,6 +183,10 @@ pub const heapFAULT_NOT_A_BLOCK: i32 = 4;
 /// Fault: `vPortDefineHeapRegions` refused the region list (the address is the offending entry's
 /// start; the heap stays without memory), or was called a second time.
 pub const heapFAULT_BAD_REGIONS: i32 = 6;
+/// Fault: the block checked out, but a validation level (features `validate-cheap`,
+/// `validate-full`, `poison`) found the heap around it corrupted; the free was refused before
+/// anything was written.
+pub const heapFAULT_CORRUPTED: i32 = 7;
 /// Fault: any other reason.
 pub const heapFAULT_OTHER: i32 = 255;
 
@@ -224,6 +228,7 @@ fn fault_code(e: FreeError) -> i32 {
         FreeError::Misaligned => heapFAULT_MISALIGNED,
         FreeError::DoubleFree => heapFAULT_DOUBLE_FREE,
         FreeError::NotABlock => heapFAULT_NOT_A_BLOCK,
+        FreeError::Corrupted => heapFAULT_CORRUPTED,
         _ => heapFAULT_OTHER,
     }
 }
