@@ -57,15 +57,13 @@ mod raw;
 mod region;
 mod stats;
 mod target;
-// The O(log n) index lives beside the engine it serves (engine/tree.rs).
-#[path = "engine/tree.rs"]
-mod tree;
 pub mod validate;
 
 use core::alloc::Layout;
 use core::ptr::NonNull;
 
 pub use engine::index::{AddressList, FreeIndex, SizeList};
+pub use engine::tree::{AddressTree, MAX_SPAN as TREE_MAX_SPAN};
 pub use error::{AllocError, CheckError, CheckErrorKind, FreeError, RegionError};
 pub use heap1::Heap1;
 pub use heap2::Heap2;
@@ -77,7 +75,6 @@ pub use pool::{LockedPool, Pool, PoolBox, PoolError, PoolStats, PoolStorage};
 pub use region::StaticRegion;
 pub use stats::HeapStats;
 pub use target::{CortexM, Host64, Host64Align16, Mcu32Align4, Native, Target, TargetLayout};
-pub use tree::{AddressTree, MAX_SPAN as TREE_MAX_SPAN};
 
 /// The interface every scheme implements: an unlocked heap owned through `&mut self`.
 ///
