@@ -5,7 +5,7 @@
 set -eu
 cd "$(dirname "$0")/../fuzz"
 SECS="${FUZZ_SECONDS:-30}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/target-fuzz}"
+# Builds go to fuzz/target (or $CARGO_TARGET_DIR when set).
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     cargo +nightly install cargo-fuzz --locked
 fi
