@@ -353,6 +353,13 @@ pub extern "C" fn xPortResetHeapMinimumEverFreeHeapSize() {
     st.heap.reset_min_ever_free();
 }
 
+/// The heap's statistics under the lock (laying a lazily initialised heap out as needed).
+fn current_stats() -> rtos_heap::HeapStats {
+    let mut st = HEAP.lock();
+    st.prepare();
+    st.heap.stats()
+}
+
 /// `vPortGetHeapStats` (heap_4/5): fills `*pxHeapStats`, walking the free list now. NULL is
 /// ignored.
 ///
@@ -364,11 +371,7 @@ pub unsafe extern "C" fn vPortGetHeapStats(pxHeapStats: *mut HeapStats_t) {
     if pxHeapStats.is_null() {
         return;
     }
-    let s = {
-        let mut st = HEAP.lock();
-        st.prepare();
-        st.heap.stats()
-    };
+    let s = current_stats();
     let out = HeapStats_t {
         xAvailableHeapSpaceInBytes: s.available_bytes,
         xSizeOfLargestFreeBlockInBytes: s.largest_free_block,
@@ -537,11 +540,7 @@ pub unsafe extern "C" fn vPortGetHeapStatsEx(pxStats: *mut HeapStatsEx_t) {
     if pxStats.is_null() {
         return;
     }
-    let s = {
-        let mut st = HEAP.lock();
-        st.prepare();
-        st.heap.stats()
-    };
+    let s = current_stats();
     let out = HeapStatsEx_t {
         xAvailableHeapSpaceInBytes: s.available_bytes,
         xSizeOfLargestFreeBlockInBytes: s.largest_free_block,
