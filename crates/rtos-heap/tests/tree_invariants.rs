@@ -6,7 +6,7 @@
 use core::mem::MaybeUninit;
 use core::ptr::NonNull;
 
-use rtos_heap::{AddressTree, CortexM, Heap4, RawHeap};
+use rtos_heap::{AddressTree, AllocError, CortexM, FreeError, Heap4, RawHeap};
 
 type Checked = Heap4<CortexM, AddressTree<true>>;
 
@@ -18,8 +18,8 @@ fn heap(len: usize) -> Checked {
     h
 }
 
-/// Three blocks of 48 bytes (40 + 8-byte header), the middle one freed: it is a big tree node
-/// whose words lie right after its header. Returns the heap and the freed payload.
+/// Three blocks of 48 bytes (40 + 8-byte header), the middle one freed: a leaf of the tree.
+/// Returns the heap and the freed payload.
 fn with_hole() -> (Checked, NonNull<u8>) {
     let mut h = heap(4096);
     let a = h.malloc(40).unwrap();
@@ -32,14 +32,42 @@ fn with_hole() -> (Checked, NonNull<u8>) {
 }
 
 /// Writes `v` over the `k`-th 32-bit word of the node kept in the free block whose payload is `p`.
+/// On `CortexM` word 0 (left child | balance) is the header's link word, words 1 (right child)
+/// and 2 (subtree maximum) are the first payload bytes.
 fn damage(p: NonNull<u8>, k: usize, v: u32) {
-    // SAFETY: deliberately corrupting the heap's own free memory (the payload of a free block of a
-    // leaked buffer), as a write after free would; the heap reads it only through its checks.
-    unsafe { p.as_ptr().add(4 * k).cast::<u32>().write_unaligned(v) };
+    let at = [-8isize, 0, 4][k];
+    // SAFETY: deliberately corrupting the heap's own free memory (a free block of a leaked
+    // buffer), as a write after free would; the heap reads it only through its checks.
+    unsafe { p.as_ptr().offset(at).cast::<u32>().write_unaligned(v) };
+}
+
+/// The damage is caught by the operation `op`: `AddressTree<true>`'s check after it panics with
+/// `what`, or (with a validation level) the operation is refused as corrupted before it writes.
+fn assert_caught<R: core::fmt::Debug>(
+    what: &str,
+    op: impl FnOnce() -> R,
+    refused: impl Fn(&R) -> bool,
+) {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(op)) {
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            assert!(
+                msg.contains(what),
+                "panicked with {msg:?}, expected {what:?}"
+            );
+        }
+        Ok(r) => assert!(
+            cfg!(feature = "validate-cheap") && refused(&r),
+            "the damage went unnoticed: {r:?}"
+        ),
+    }
 }
 
 #[test]
-#[should_panic(expected = "subtree maximum wrong")]
 fn damaged_maximum_is_caught() {
     let mut h = heap(4096);
     let p: Vec<NonNull<u8>> = (0..10).map(|_| h.malloc(40).unwrap()).collect();
@@ -52,27 +80,38 @@ fn damaged_maximum_is_caught() {
     // The lowest hole is a leaf far from where the next free inserts: no operation rewrites its
     // maximum, only the check after the free reads it.
     damage(p[1], 2, 4000);
-    // SAFETY: a live block of `h`.
-    let _ = unsafe { h.free(p[7], None) };
+    assert_caught(
+        "subtree maximum wrong",
+        // SAFETY: a live block of `h`.
+        || unsafe { h.free(p[7], None) },
+        |r| *r == Err(FreeError::Corrupted),
+    );
 }
 
 #[test]
-#[should_panic(expected = "stored height wrong")]
-fn damaged_height_is_caught() {
+fn damaged_balance_is_caught() {
     let (mut h, b) = with_hole();
-    // Keep the child links (null: 0xFFFF_FFF8), change the height bits.
-    damage(b, 0, 0xFFFF_FFF8 | 5);
-    let _ = h.malloc(8);
+    // Keep the left link (null: 0xFFFF_FFF8), make the leaf "right-heavy".
+    damage(b, 0, 0xFFFF_FFF8 | 2);
+    assert_caught(
+        "stored balance wrong",
+        || h.malloc(8),
+        |r| *r == Err(AllocError::Corrupted),
+    );
 }
 
 #[test]
-#[should_panic(expected = "tree order broken")]
 fn damaged_link_is_caught() {
     let (mut h, b) = with_hole();
-    // A right child link to offset 8 (an allocated block below the hole): keys of the right
-    // subtree must lie above the hole (height bits of the word kept at 1).
-    damage(b, 1, 0x8 | 1);
-    let _ = h.malloc(8);
+    // A right child link to offset 8 (inside an allocated block below the hole): keys of the right
+    // subtree must lie above the hole. With `validate-cheap` the descent vets the link before it
+    // follows it.
+    damage(b, 1, 0x8);
+    assert_caught(
+        "tree order broken",
+        || h.malloc(8),
+        |r| *r == Err(AllocError::Corrupted),
+    );
 }
 
 /// First fit by address and merging, with the trees checked after every step: the placements

@@ -13,23 +13,17 @@
 // methods take crate-private types, which nobody outside can name or call.
 #![allow(private_interfaces, private_bounds)]
 
+use crate::error::CheckErrorKind;
 use crate::raw::{Arena, NIL};
 use crate::target::TargetLayout;
 
-use super::Region;
+use super::{Region, Summary};
 
 /// Where a found block sits in the index: its predecessor (`NIL` = the list head) and itself.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Pos {
+pub struct Pos {
     pub prev: usize,
     pub block: usize,
-}
-
-/// How the list is ordered, for the integrity check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Order {
-    Address,
-    Size,
 }
 
 pub(crate) mod sealed {
@@ -40,6 +34,15 @@ pub(crate) mod sealed {
 impl sealed::Sealed for AddressList {}
 impl sealed::Sealed for SizeList {}
 
+/// What the engine's integrity walk meets, in address order, for the index to check against itself.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Met {
+    /// A free block at this offset.
+    Free(usize),
+    /// The end marker of a region; `last`: it is `pxEnd`.
+    Marker { at: usize, last: bool },
+}
+
 /// The free-block index interface the engine is written against.
 ///
 /// Public so that it can bound the index parameter of [`Heap4`](crate::Heap4) and
@@ -48,34 +51,164 @@ impl sealed::Sealed for SizeList {}
 pub trait FreeIndex: sealed::Sealed {
     /// Whether freed blocks merge with their free neighbours (heap_4/5) or not (heap_2).
     const MERGES: bool;
-    /// Whether each region ends in an end marker that is a node of the list (heap_4/5).
+    /// Whether each region ends in an end marker (heap_4/5).
     const END_MARKERS: bool;
-    /// List order, checked by `check()`.
-    const ORDER: Order;
     /// An empty index.
     const EMPTY: Self;
-
-    /// First node, or `NIL`.
-    fn head(&self) -> usize;
-    /// Links the single free block of every region (headers already written by the engine).
-    fn build<T: TargetLayout>(&mut self, a: &Arena<T>, regions: &[Region]);
-    /// Finds the block the scheme would hand out for a request of `wanted` bytes.
-    fn find<T: TargetLayout>(&self, a: &Arena<T>, wanted: usize) -> Option<Pos>;
-    /// Removes the found block; `rest` (offset, size) is the split-off remainder to keep free.
-    fn take<T: TargetLayout>(&mut self, a: &Arena<T>, pos: Pos, rest: Option<(usize, usize)>);
-    /// Adds a free block (merging where the index merges). Writes the block's header.
-    fn insert<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize, size: usize);
-    /// Removes a block known to be in the index.
-    fn remove<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize);
-    /// The `pxEnd` node of an address list (`NIL` for lists without end markers).
-    fn end(&self) -> usize;
+    /// Whether the link word of every free block holds the next node of a FreeRTOS-style list
+    /// (`true` for the lists). The tree keeps part of its node there instead, so a free block's
+    /// link word says nothing to the engine.
+    const THREADED: bool = true;
     /// The largest heap span (first region start to last region end, in bytes) the index can
     /// address; larger heaps are refused when they are defined.
     const MAX_SPAN: usize = usize::MAX;
     /// Bytes at the start of a free block's payload (after its header) that the index itself
     /// writes (its node), up to the payload's length: 0 for the lists. A check that the payload
-    /// of a free block is untouched (poisoning) must skip them.
+    /// of a free block is untouched (poisoning) skips them.
     const NODE_BYTES: usize = 0;
+
+    /// Where `find` found a block, for `take` (filled in place: the tree's is a search path).
+    type Found;
+    /// An empty [`Found`](Self::Found) for `find` to fill.
+    fn not_found() -> Self::Found;
+    /// The block offset of a `find` answer.
+    fn found_block(found: &Self::Found) -> usize;
+
+    /// First list node, or `NIL` (lists only; the tree answers `NIL`).
+    fn head(&self) -> usize;
+    /// The `pxEnd` node of an address list (`NIL` for lists without end markers).
+    fn end(&self) -> usize;
+    /// Links the single free block of every region (headers already written by the engine).
+    fn build<T: TargetLayout>(&mut self, a: &Arena<T>, regions: &[Region]);
+    /// Finds the block the scheme would hand out for a request of `wanted` bytes; whether there
+    /// is one (then described in `found`).
+    fn find<T: TargetLayout>(&self, a: &Arena<T>, wanted: usize, found: &mut Self::Found) -> bool;
+    /// Removes the found block; `rest` (offset, size) is the split-off remainder to keep free.
+    /// Writes the remainder's header.
+    fn take<T: TargetLayout>(
+        &mut self,
+        a: &Arena<T>,
+        found: &mut Self::Found,
+        rest: Option<(usize, usize)>,
+    );
+    /// Adds a free block (merging where the index merges). Writes the block's header.
+    fn insert<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize, size: usize);
+    /// Removes a block known to be in the index.
+    fn remove<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize);
+
+    /// The `vPortGetHeapStats` walk: free blocks (and listed end markers) counted, largest and
+    /// smallest. `Err` carries what was counted before a node that did not check out
+    /// (`validate-cheap`) and that node's offset.
+    fn summary<T: TargetLayout>(
+        &self,
+        a: &Arena<T>,
+        regions: &[Region],
+    ) -> Result<Summary, (Summary, usize)> {
+        let _ = regions;
+        list_summary(a, self.head(), self.end())
+    }
+
+    /// Start value of the cursor the integrity walk threads through [`check_met`](Self::check_met).
+    fn check_start(&self) -> usize {
+        self.head()
+    }
+    /// Checks the index against one thing the integrity walk met (in address order).
+    fn check_met<T: TargetLayout>(
+        &self,
+        a: &Arena<T>,
+        cursor: &mut usize,
+        met: Met,
+        regions: &[Region],
+    ) -> Result<(), CheckErrorKind>;
+    /// After the walk: whether the index holds exactly the `free_blocks` blocks (`free_bytes`
+    /// bytes) met. `Err` names the offending offset.
+    fn check_end<T: TargetLayout>(
+        &self,
+        a: &Arena<T>,
+        cursor: usize,
+        regions: &[Region],
+        free_blocks: usize,
+        free_bytes: usize,
+    ) -> Result<(), (CheckErrorKind, usize)>;
+}
+
+/// The stats walk of a list from `head` to `end` (excluded): every node counted, the size-0
+/// intermediate end markers too, as `vPortGetHeapStats` does.
+fn list_summary<T: TargetLayout>(
+    a: &Arena<T>,
+    head: usize,
+    end: usize,
+) -> Result<Summary, (Summary, usize)> {
+    let mut s = Summary::EMPTY;
+    let mut node = head;
+    // `validate-cheap`: the stats walk follows links too; it stops at one that does not check
+    // out (reported against the block holding it) instead of reading wild memory.
+    if !a.follow(node, node) {
+        a.take_fault();
+        return Err((s, node));
+    }
+    let mut steps = 0usize;
+    while node != NIL && node != end {
+        // SAFETY: `node` is an index node (with `validate-cheap`, a link validated below).
+        let h = unsafe { a.header(node) };
+        steps += 1;
+        if !a.follow(node, h.link) || steps > a.max_nodes() {
+            a.take_fault();
+            return Err((s, node));
+        }
+        s.add(h.size);
+        node = h.link;
+    }
+    Ok(s)
+}
+
+/// The address list's part of the integrity walk: the list must name exactly the free blocks met,
+/// and the intermediate end markers not yet absorbed, in that order, ending at `pxEnd`.
+fn address_list_met<T: TargetLayout>(
+    a: &Arena<T>,
+    cursor: &mut usize,
+    met: Met,
+    span: usize,
+) -> Result<(), CheckErrorKind> {
+    match met {
+        Met::Free(off) => {
+            if *cursor != off {
+                return Err(CheckErrorKind::ListMismatch);
+            }
+            *cursor = next_node(a, off, span)?;
+        }
+        Met::Marker { at, last } => {
+            // An intermediate marker is a list node until a free block below it absorbs it.
+            if *cursor == at {
+                if last {
+                    // SAFETY: the end marker header lies at `at`, inside the caller's region.
+                    if unsafe { a.link(at) } != NIL {
+                        return Err(CheckErrorKind::BadLink);
+                    }
+                    *cursor = NIL;
+                } else {
+                    *cursor = next_node(a, at, span)?;
+                }
+            } else if last {
+                return Err(CheckErrorKind::ListMismatch);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Follows an address-ordered link, checking it rises and stays on the grid inside the heap.
+fn next_node<T: TargetLayout>(
+    a: &Arena<T>,
+    node: usize,
+    span: usize,
+) -> Result<usize, CheckErrorKind> {
+    // SAFETY: `node` was matched to a block boundary or an end marker by the walk.
+    let next = unsafe { a.link(node) };
+    if next != NIL && (next <= node || next > span || next % T::ALIGN != 0) {
+        return Err(CheckErrorKind::BadLink);
+    }
+    Ok(next)
 }
 
 /// Address-list order: a link must rise (or be NIL). Without `validate-cheap` this is `true`.
@@ -108,11 +241,49 @@ pub struct AddressList {
 impl FreeIndex for AddressList {
     const MERGES: bool = true;
     const END_MARKERS: bool = true;
-    const ORDER: Order = Order::Address;
     const EMPTY: Self = AddressList {
         head: NIL,
         end: NIL,
     };
+    type Found = Pos;
+
+    #[inline(always)]
+    fn not_found() -> Pos {
+        Pos {
+            prev: NIL,
+            block: NIL,
+        }
+    }
+
+    #[inline(always)]
+    fn found_block(found: &Pos) -> usize {
+        found.block
+    }
+
+    fn check_met<T: TargetLayout>(
+        &self,
+        a: &Arena<T>,
+        cursor: &mut usize,
+        met: Met,
+        regions: &[Region],
+    ) -> Result<(), CheckErrorKind> {
+        let span = regions.last().map_or(0, |r| r.end);
+        address_list_met(a, cursor, met, span)
+    }
+
+    fn check_end<T: TargetLayout>(
+        &self,
+        _a: &Arena<T>,
+        cursor: usize,
+        _regions: &[Region],
+        _free_blocks: usize,
+        _free_bytes: usize,
+    ) -> Result<(), (CheckErrorKind, usize)> {
+        if cursor != NIL {
+            return Err((CheckErrorKind::ListMismatch, cursor));
+        }
+        Ok(())
+    }
 
     fn head(&self) -> usize {
         self.head
@@ -136,15 +307,15 @@ impl FreeIndex for AddressList {
     }
 
     #[inline]
-    fn find<T: TargetLayout>(&self, a: &Arena<T>, wanted: usize) -> Option<Pos> {
+    fn find<T: TargetLayout>(&self, a: &Arena<T>, wanted: usize, found: &mut Pos) -> bool {
         let mut prev = NIL;
         let mut block = self.head;
         // The head is kept here, but the header it names is in memory: validate it as a link.
         if !a.follow(block, block) {
-            return None;
+            return false;
         }
         if block == NIL {
-            return None;
+            return false;
         }
         loop {
             // SAFETY: `block` is a list node (engine invariant; with `validate-cheap`, every link was
@@ -152,13 +323,14 @@ impl FreeIndex for AddressList {
             let h = unsafe { a.header(block) };
             // The found block's link is used by `take`: validate it too. Links rise (no cycle).
             if !a.follow(block, h.link) || !rises(a, block, h.link) {
-                return None;
+                return false;
             }
             if h.size >= wanted {
-                return Some(Pos { prev, block });
+                *found = Pos { prev, block };
+                return true;
             }
             if h.link == NIL {
-                return None;
+                return false;
             }
             prev = block;
             block = h.link;
@@ -166,7 +338,7 @@ impl FreeIndex for AddressList {
     }
 
     #[inline]
-    fn take<T: TargetLayout>(&mut self, a: &Arena<T>, pos: Pos, rest: Option<(usize, usize)>) {
+    fn take<T: TargetLayout>(&mut self, a: &Arena<T>, pos: &mut Pos, rest: Option<(usize, usize)>) {
         // SAFETY: `pos.block` is a list node; `rest` lies inside it (the engine splits it).
         let next = unsafe { a.link(pos.block) };
         let to = match rest {
@@ -280,8 +452,43 @@ pub struct SizeList {
 impl FreeIndex for SizeList {
     const MERGES: bool = false;
     const END_MARKERS: bool = false;
-    const ORDER: Order = Order::Size;
     const EMPTY: Self = SizeList { head: NIL };
+    type Found = Pos;
+
+    #[inline(always)]
+    fn not_found() -> Pos {
+        Pos {
+            prev: NIL,
+            block: NIL,
+        }
+    }
+
+    #[inline(always)]
+    fn found_block(found: &Pos) -> usize {
+        found.block
+    }
+
+    fn check_met<T: TargetLayout>(
+        &self,
+        _a: &Arena<T>,
+        _cursor: &mut usize,
+        _met: Met,
+        _regions: &[Region],
+    ) -> Result<(), CheckErrorKind> {
+        // The size list is checked as a whole at the end.
+        Ok(())
+    }
+
+    fn check_end<T: TargetLayout>(
+        &self,
+        a: &Arena<T>,
+        _cursor: usize,
+        regions: &[Region],
+        free_blocks: usize,
+        free_bytes: usize,
+    ) -> Result<(), (CheckErrorKind, usize)> {
+        check_size_list(a, self.head, regions, free_blocks, free_bytes)
+    }
 
     fn head(&self) -> usize {
         self.head
@@ -301,12 +508,12 @@ impl FreeIndex for SizeList {
     }
 
     #[inline]
-    fn find<T: TargetLayout>(&self, a: &Arena<T>, wanted: usize) -> Option<Pos> {
+    fn find<T: TargetLayout>(&self, a: &Arena<T>, wanted: usize, found: &mut Pos) -> bool {
         let mut prev = NIL;
         let mut block = self.head;
         // The head is kept here, but the header it names is in memory: validate it as a link.
         if !a.follow(block, block) {
-            return None;
+            return false;
         }
         let mut steps = 0;
         while block != NIL {
@@ -314,19 +521,20 @@ impl FreeIndex for SizeList {
             let h = unsafe { a.header(block) };
             // The found block's link is used by `take`: validate it too.
             if !a.follow(block, h.link) || !sorted(a, block, h.size, h.link, &mut steps) {
-                return None;
+                return false;
             }
             if h.size >= wanted {
-                return Some(Pos { prev, block });
+                *found = Pos { prev, block };
+                return true;
             }
             prev = block;
             block = h.link;
         }
-        None
+        false
     }
 
     #[inline]
-    fn take<T: TargetLayout>(&mut self, a: &Arena<T>, pos: Pos, rest: Option<(usize, usize)>) {
+    fn take<T: TargetLayout>(&mut self, a: &Arena<T>, pos: &mut Pos, rest: Option<(usize, usize)>) {
         // SAFETY: `pos.block` is a list node.
         let next = unsafe { a.link(pos.block) };
         set_prev_link(&mut self.head, a, pos.prev, next);
@@ -411,4 +619,44 @@ fn sorted<T: TargetLayout>(
         }
     }
     true
+}
+
+/// heap_2's list: every node a free block on the grid, sizes ascending, as many nodes and bytes
+/// as the walk of the blocks found.
+fn check_size_list<T: TargetLayout>(
+    a: &Arena<T>,
+    head: usize,
+    regions: &[Region],
+    phys_free: usize,
+    phys_bytes: usize,
+) -> Result<(), (CheckErrorKind, usize)> {
+    let mut node = head;
+    let (mut count, mut bytes, mut last) = (0usize, 0usize, 0usize);
+    while node != NIL {
+        let inside = regions
+            .iter()
+            .any(|r| node >= r.start && node < r.end && r.end - node >= T::HEADER);
+        if !inside || node % T::ALIGN != 0 {
+            return Err((CheckErrorKind::BadLink, node));
+        }
+        // SAFETY: `node` is on the grid inside a region, with room for a header.
+        let h = unsafe { a.header(node) };
+        if h.allocated || h.size == 0 {
+            return Err((CheckErrorKind::ListNodeNotFree, node));
+        }
+        if h.size < last {
+            return Err((CheckErrorKind::BadLink, node));
+        }
+        count += 1;
+        bytes += h.size;
+        if count > phys_free {
+            return Err((CheckErrorKind::ListMismatch, node));
+        }
+        last = h.size;
+        node = h.link;
+    }
+    if count != phys_free || bytes != phys_bytes {
+        return Err((CheckErrorKind::ListMismatch, 0));
+    }
+    Ok(())
 }

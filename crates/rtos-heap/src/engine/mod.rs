@@ -27,7 +27,7 @@ use crate::target::{TargetLayout, align_down, align_up};
 use crate::validate::{CorruptionKind, Operation};
 use crate::{BlockInfo, BlockKind, HeapRegion, ReallocError};
 
-use index::{FreeIndex, Order};
+use index::{FreeIndex, Met};
 
 /// One region of a heap, as offsets from the heap base.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -50,10 +50,32 @@ enum State {
 
 /// What a walk of the index reports for `vPortGetHeapStats`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Summary {
-    count: usize,
-    largest: usize,
-    smallest: usize,
+pub(crate) struct Summary {
+    pub count: usize,
+    pub largest: usize,
+    /// Smallest free block of non-zero size (`SIZE_MAX` of the target when there is none; the
+    /// engine clamps `usize::MAX` to it).
+    pub smallest: usize,
+}
+
+impl Summary {
+    /// Nothing counted yet.
+    pub const EMPTY: Summary = Summary {
+        count: 0,
+        largest: 0,
+        smallest: usize::MAX,
+    };
+
+    /// Counts one free block, or, with size 0, one listed end marker (counted, as FreeRTOS's
+    /// walk does, but not taken as the smallest block).
+    #[inline(always)]
+    pub fn add(&mut self, size: usize) {
+        self.count += 1;
+        self.largest = self.largest.max(size);
+        if size != 0 {
+            self.smallest = self.smallest.min(size);
+        }
+    }
 }
 
 /// The request-size rule of heap_2/4/5: `round_up(n + header, ALIGN)` in the target's `size_t`.
@@ -355,36 +377,50 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         if wanted > self.free {
             return Err(AllocError::OutOfMemory);
         }
-        let found = self.index.find(&self.arena, wanted);
+        let mut found = I::not_found();
+        let ok = self.index.find(&self.arena, wanted, &mut found);
         if let Some(bad) = self.arena.take_fault() {
             // A link that does not check out: nothing was written.
             self.corrupt(bad, CorruptionKind::BadLink, Operation::Allocate);
             return Err(AllocError::Corrupted);
         }
-        let pos = found.ok_or(AllocError::OutOfMemory)?;
-        // SAFETY: `pos.block` is a free block of the index.
-        let size = unsafe { self.arena.size(pos.block) };
+        if !ok {
+            return Err(AllocError::OutOfMemory);
+        }
+        let block = I::found_block(&found);
+        // SAFETY: `block` is a free block of the index.
+        let size = unsafe { self.arena.size(block) };
         let (size, rest) = if size - wanted > T::MIN_BLOCK {
-            (wanted, Some((pos.block + wanted, size - wanted)))
+            (wanted, Some((block + wanted, size - wanted)))
         } else {
             (size, None)
         };
         #[cfg(feature = "poison")]
-        if self.poison_damaged(pos.block, size - T::HEADER) {
-            self.corrupt(pos.block, CorruptionKind::UseAfterFree, Operation::Allocate);
+        if self.poison_damaged(block, size - T::HEADER) {
+            self.corrupt(block, CorruptionKind::UseAfterFree, Operation::Allocate);
             return Err(AllocError::Corrupted);
         }
-        self.index.take(&self.arena, pos, rest);
+        self.index.take(&self.arena, &mut found, rest);
         // `find` validated every link `take` follows.
         debug_assert!(self.arena.take_fault().is_none());
-        // SAFETY: `pos.block` is the header of the block just taken out of the index.
-        unsafe { self.arena.set_header(pos.block, NIL, size, true) };
+        // SAFETY: `block` is the header of the block just taken out of the index.
+        unsafe { self.arena.set_header(block, NIL, size, true) };
+        if I::NODE_BYTES > 0 && self.clear_on_free {
+            // The index's node sat in the payload while the block was free: clear it as the
+            // payload was cleared when the block was freed.
+            // SAFETY: the first payload bytes of the block just allocated (at most its payload).
+            unsafe {
+                self.arena
+                    .ptr(block + T::HEADER)
+                    .write_bytes(0, I::NODE_BYTES.min(size - T::HEADER))
+            };
+        }
         self.free -= size;
         if self.free < self.min_ever {
             self.min_ever = self.free;
         }
         self.allocs += 1;
-        Ok(pos.block)
+        Ok(block)
     }
 
     /// Alignment above `ALIGN` (rtos-heap's extension): take a block with room for the alignment,
@@ -479,7 +515,9 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         let h = unsafe { self.arena.header(block) };
         let plausible = Self::size_fits(block, h.size, &r);
         if !h.allocated {
-            let link_ok = h.link == NIL || h.link % T::ALIGN == 0;
+            // A list keeps a link (NIL or a grid offset) in every free block; the tree keeps its
+            // own words there.
+            let link_ok = !I::THREADED || h.link == NIL || h.link % T::ALIGN == 0;
             return Err(if plausible && link_ok {
                 FreeError::DoubleFree
             } else {
@@ -623,18 +661,15 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         true
     }
 
-    /// `poison`: the first byte of the payload of free block `block` (`len` bytes) that is not the
-    /// pattern. An index that keeps its node in the free payload (the AddressTree, whose
-    /// `MAX_SPAN` is the only trait-visible sign of it) is not verified: its merges do not
-    /// re-poison the nodes and headers they swallow.
+    /// `poison`: whether the payload of free block `block` (`len` bytes) is no longer all
+    /// pattern. The first [`FreeIndex::NODE_BYTES`] bytes hold the index's own node (the tree's)
+    /// and are skipped.
     #[cfg(feature = "poison")]
     #[inline]
     fn poison_damaged(&self, block: usize, len: usize) -> bool {
-        if I::MAX_SPAN != usize::MAX {
-            return false;
-        }
+        let skip = I::NODE_BYTES.min(len);
         // SAFETY: the payload of a free block of the index, which nothing references.
-        unsafe { self.arena.unpoisoned(block + T::HEADER, len) }.is_some()
+        unsafe { self.arena.unpoisoned(block + T::HEADER + skip, len - skip) }.is_some()
     }
 
     /// realloc: in place when the block can shrink or (merging index) absorb a free upper neighbour,
@@ -753,40 +788,19 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
     }
 
     fn summary(&self) -> Summary {
-        let mut s = Summary {
-            count: 0,
-            largest: 0,
-            smallest: T::SIZE_MAX,
-        };
         if self.state != State::Ready {
-            return self.stale.unwrap_or(s);
-        }
-        let end = self.index.end();
-        let mut node = self.index.head();
-        // `validate-cheap`: the stats walk follows links too; it stops at one that does not check
-        // out (reported against the block holding it) instead of reading wild memory.
-        if !self.arena.follow(node, node) {
-            self.arena.take_fault();
-            self.corrupt(node, CorruptionKind::BadLink, Operation::Stats);
+            let mut s = self.stale.unwrap_or(Summary::EMPTY);
+            s.smallest = s.smallest.min(T::SIZE_MAX);
             return s;
         }
-        let mut steps = 0usize;
-        while node != NIL && node != end {
-            // SAFETY: `node` is an index node (with `validate-cheap`, a link validated below).
-            let h = unsafe { self.arena.header(node) };
-            steps += 1;
-            if !self.arena.follow(node, h.link) || steps > self.arena.max_nodes() {
-                self.arena.take_fault();
-                self.corrupt(node, CorruptionKind::BadLink, Operation::Stats);
-                break;
+        let mut s = match self.index.summary(&self.arena, self.regions()) {
+            Ok(s) => s,
+            Err((s, bad)) => {
+                self.corrupt(bad, CorruptionKind::BadLink, Operation::Stats);
+                s
             }
-            s.count += 1;
-            s.largest = s.largest.max(h.size);
-            if h.size != 0 {
-                s.smallest = s.smallest.min(h.size);
-            }
-            node = h.link;
-        }
+        };
+        s.smallest = s.smallest.min(T::SIZE_MAX);
         s
     }
 
@@ -849,9 +863,8 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         };
         let mut phys_free = 0usize;
         let mut phys_bytes = 0usize;
-        // For an address-ordered index, the list is walked alongside the blocks.
-        let by_address = I::ORDER == Order::Address;
-        let mut node = self.index.head();
+        // The index is checked alongside the blocks, in address order.
+        let mut cursor = self.index.check_start();
         let last = self.nregions - 1;
         for (ri, r) in self.regions().iter().enumerate() {
             let mut off = r.start;
@@ -872,12 +885,9 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
                     if I::MERGES && prev_free {
                         return Err(err(CheckErrorKind::UnmergedNeighbours, off));
                     }
-                    if by_address {
-                        if node != off {
-                            return Err(err(CheckErrorKind::ListMismatch, off));
-                        }
-                        node = self.next_node(node, off)?;
-                    }
+                    self.index
+                        .check_met(&self.arena, &mut cursor, Met::Free(off), self.regions())
+                        .map_err(|k| err(k, off))?;
                     phys_free += 1;
                     phys_bytes += h.size;
                     prev_free = true;
@@ -893,90 +903,23 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
                 if m.size != 0 || m.allocated {
                     return Err(err(CheckErrorKind::BadEndMarker, r.end));
                 }
-                // An intermediate marker is a list node until a free block below it absorbs it.
-                if by_address && node == r.end {
-                    if ri == last {
-                        if m.link != NIL {
-                            return Err(err(CheckErrorKind::BadLink, r.end));
-                        }
-                        node = NIL;
-                    } else {
-                        node = self.next_node(node, r.end)?;
-                    }
-                } else if ri == last {
-                    return Err(err(CheckErrorKind::ListMismatch, r.end));
-                }
+                let met = Met::Marker {
+                    at: r.end,
+                    last: ri == last,
+                };
+                self.index
+                    .check_met(&self.arena, &mut cursor, met, self.regions())
+                    .map_err(|k| err(k, r.end))?;
             }
         }
-        if by_address {
-            if node != NIL {
-                return Err(err(CheckErrorKind::ListMismatch, node));
-            }
-        } else {
-            self.check_size_list(phys_free, phys_bytes)?;
-        }
+        self.index
+            .check_end(&self.arena, cursor, self.regions(), phys_free, phys_bytes)
+            .map_err(|(k, off)| err(k, off))?;
         if phys_bytes != self.free {
             return Err(err(CheckErrorKind::FreeBytesMismatch, 0).with_address(0));
         }
         if self.min_ever > self.free {
             return Err(err(CheckErrorKind::MinEverAboveFree, 0).with_address(0));
-        }
-        Ok(())
-    }
-
-    /// Follows an address-ordered link, checking it rises and stays on the grid inside the heap.
-    fn next_node(&self, node: usize, at: usize) -> Result<usize, CheckError> {
-        // SAFETY: `node` was matched to a block boundary or an end marker by `check`.
-        let next = unsafe { self.arena.link(node) };
-        let span = self.regions()[self.nregions - 1].end;
-        if next != NIL && (next <= node || next > span || next % T::ALIGN != 0) {
-            return Err(CheckError {
-                kind: CheckErrorKind::BadLink,
-                address: self.arena.base_addr().wrapping_add(at),
-            });
-        }
-        Ok(next)
-    }
-
-    /// heap_2's list: every node a free block on the grid, sizes ascending, as many nodes and bytes
-    /// as the walk of the blocks found.
-    fn check_size_list(&self, phys_free: usize, phys_bytes: usize) -> Result<(), CheckError> {
-        let base = self.arena.base_addr();
-        let mut node = self.index.head();
-        let (mut count, mut bytes, mut last) = (0usize, 0usize, 0usize);
-        while node != NIL {
-            let err = |kind| CheckError {
-                kind,
-                address: base.wrapping_add(node),
-            };
-            let inside = self
-                .regions()
-                .iter()
-                .any(|r| node >= r.start && node < r.end && r.end - node >= T::HEADER);
-            if !inside || node % T::ALIGN != 0 {
-                return Err(err(CheckErrorKind::BadLink));
-            }
-            // SAFETY: `node` is on the grid inside a region, with room for a header.
-            let h = unsafe { self.arena.header(node) };
-            if h.allocated || h.size == 0 {
-                return Err(err(CheckErrorKind::ListNodeNotFree));
-            }
-            if h.size < last {
-                return Err(err(CheckErrorKind::BadLink));
-            }
-            count += 1;
-            bytes += h.size;
-            if count > phys_free {
-                return Err(err(CheckErrorKind::ListMismatch));
-            }
-            last = h.size;
-            node = h.link;
-        }
-        if count != phys_free || bytes != phys_bytes {
-            return Err(CheckError {
-                kind: CheckErrorKind::ListMismatch,
-                address: base,
-            });
         }
         Ok(())
     }

@@ -2,67 +2,59 @@
 //!
 //! Same placement and statistics as [`AddressList`](super::index::AddressList) (and so as
 //! FreeRTOS), for every request sequence: the lowest-addressed free block that fits is taken, a
-//! freed block merges with its address neighbours, and the address-ordered free list FreeRTOS keeps
-//! is still there, threaded through the link word of every free block and end marker. What changes
-//! is how the engine's requests are answered:
+//! freed block merges with its address neighbours. What changes is how the engine's requests are
+//! answered: one AVL tree of the free blocks, keyed by address, each node also holding the largest
+//! block size in its subtree.
 //!
-//! - *find*: descend a balanced search tree keyed by address whose nodes also hold the largest
-//!   free size of their subtree, going left whenever the left subtree holds a block large enough:
-//!   the first block met that fits is the lowest-addressed one.
-//! - *insert / remove / take*: the address neighbours come from predecessor descents instead of a
-//!   walk of the list.
+//! - *find*: descend from the root, going left whenever the left subtree holds a block large
+//!   enough: the first block met that fits is the lowest-addressed one. The path is kept for *take*.
+//! - *take*: a split remainder keeps its block's place in the order, so its node moves up to the
+//!   remainder's address and the maxima above it are lowered; a block taken whole is deleted.
+//! - *insert*: one descent by address passes through both address neighbours of the freed block,
+//!   so the merge (with the lower one, the upper one, both or none) is decided and done on that
+//!   path.
 //!
-//! Both are O(log n) in the number of free blocks, plus, on heap_5 only, a walk over the end markers
-//! still listed between two free blocks (at most one per region: O(regions), a constant `N`).
+//! Every operation is one or two root-to-leaf passes: O(log n) in the worst case.
 //!
 //! # Node layout
 //!
-//! The index allocates nothing: each free block holds its own node, right after its header, so the
-//! engine's header (link word = next node in address order, size word = size, allocated bit clear)
-//! stays exactly as the list index writes it. The engine's `check()`, the
-//! statistics walk, the block walk and the hardening checks of the list therefore see the same
-//! memory with either index.
+//! Nothing is allocated: the node of a free block is stored in the block. FreeRTOS's list keeps
+//! the next free block in the link word of the header; the tree has no list, so it uses that word
+//! for its own node, then the header's padding, then the first payload bytes. The size word is the
+//! engine's (size, allocated bit clear).
 //!
-//! Every field is a `u32`; child links are byte offsets from the heap base. Block offsets are
-//! multiples of `portBYTE_ALIGNMENT`, which is at least 8 here, so the three low bits of each link
-//! word are free: they hold the AVL height (6 bits, low half in `left`, high half in `right`;
-//! heights stay below 45 for any heap that fits 4 GiB). `0xFFFF_FFF8` is the null link.
+//! Three 32-bit words: `left | balance`, `right`, `max` (the largest block size in the subtree).
+//! Child links are byte offsets from the heap base; block offsets are multiples of
+//! `portBYTE_ALIGNMENT` (at least 8 here), so the low two bits of `left` hold the AVL balance.
+//! `0xFFFF_FFF8` is the null link.
 //!
-//! | bytes after the header | big node (payload ≥ 12 bytes) | small node (payload 8 bytes) |
-//! |---|---|---|
-//! | 0..4 | left child \| height bits 0-2 | left child \| height bits 0-2 |
-//! | 4..8 | right child \| height bits 3-5 | right child \| height bits 3-5 |
-//! | 8..12 | largest block size in the subtree | — |
+//! | target | header | link word | payload bytes used | smallest free block (payload) |
+//! |---|---|---|---|---|
+//! | 32-bit words, align 8 (`CortexM`) | 8 | `left` | 8: `right`, `max` | 16 (8) |
+//! | 32-bit words, align 16 | 16 | `left` (padding: `right`, `max`) | 0 | 32 (16) |
+//! | 64-bit words, align 8 or 16 | 16 | `left`, `right` | 4: `max` | 24 (8) / 32 (16) |
+//! | 32-bit words, align 4 (`Mcu32Align4`) | 8 | — | — | 12 (4): **rejected at compile time** |
 //!
-//! The smallest free block is `header + ALIGN`: 16 bytes on a 32-bit target with 8-byte alignment
-//! and 24 bytes with 64-bit words — 8 bytes of payload, no room for the subtree maximum. Those
-//! blocks (all exactly `header + 8` bytes) go to a second AVL tree, also keyed by address, without
-//! the maximum: a request of `header + 8` bytes fits in *any* free block (the answer is the lowest
-//! of the two trees' minima), and a larger request never fits a small block (the answer comes from
-//! the big tree alone). Neighbour searches look in both trees. With 16-byte alignment every free
-//! block is big. A block moves between trees when a merge or a split changes its class.
+//! # Listed end markers (heap_5)
+//!
+//! FreeRTOS's stats walk counts every intermediate end marker still in its list as a free block of
+//! size 0, until a freed block ending at the marker absorbs it. The tree keeps that state in the
+//! marker's own link word: NIL while listed, [`ABSORBED`] after.
 //!
 //! # Limits (checked)
 //!
-//! - `portBYTE_ALIGNMENT` 4 is rejected at compile time: its smallest free block (12 bytes with
-//!   32-bit words) has 4 bytes of payload, no room for two child links.
+//! - `portBYTE_ALIGNMENT` 4 is rejected at compile time (see the table).
 //! - Offsets and sizes are 32-bit: a heap spanning more than [`MAX_SPAN`] bytes (possible only with
 //!   64-bit words) is refused by `init` / `define_regions` with `RegionError::TooLarge`.
+//! - The AVL height of a tree of `n` nodes is below `1.45 log2(n + 2)`: under 41 for any heap
+//!   below 4 GiB, so a root-to-leaf path fits the 64-entry path buffer (256 bytes of stack).
 //!
-//! # Balancing
-//!
-//! AVL: the heights of the two subtrees of every node differ by at most one, so a tree of `n` nodes
-//! is at most `1.44 log2(n + 2)` high and every operation is O(log n) in the worst case (not only
-//! on average, as a treap's or a splay tree's would be). There are no parent links (no room in a
-//! 16-byte block): insertion and deletion are recursive descents that rebalance and recompute
-//! heights and maxima on the way back up (at most ~45 frames deep), stopping the repairs where the
-//! height and the maximum stop changing; the in-place key changes of a split or a merge walk down
-//! once, keeping the search path in a 64-entry stack, and never rotate.
-//!
-//! The tree fields are not masked by the heap protector; a write over a free block's payload can
-//! break the tree as it can break a header. With `AddressTree<true>` every operation is followed by
-//! a full check of the trees against the list (order, balance, heights, subtree maxima, classes,
-//! membership), panicking on the first violation: the tests use it.
+//! The tree words are not masked by the heap protector; a write over a free block can break the
+//! tree as it can break a header. With `validate-cheap` every link is checked before it is read
+//! (on the grid, inside a region, a free block), and a descent deeper than the path buffer is a
+//! fault: the operation is refused before anything is written. With `AddressTree<true>` every
+//! operation is followed by a full check of the tree (order, balance, maxima, classes, merging),
+//! panicking on the first violation: the tests use it.
 
 // The `FreeIndex` methods take crate-private types (the trait is sealed).
 #![allow(private_interfaces)]
@@ -70,72 +62,510 @@
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
 
+use crate::error::CheckErrorKind;
 use crate::raw::{Arena, NIL};
 use crate::target::TargetLayout;
 
-use crate::engine::Region;
-use crate::engine::index::{FreeIndex, Order, Pos};
+use crate::engine::index::{FreeIndex, Met};
+use crate::engine::{Region, Summary};
 
 /// The largest heap span (first region start to last region end) an [`AddressTree`] handles:
 /// offsets and sizes are stored as 32-bit words.
 pub const MAX_SPAN: usize = 0xFFFF_FFF0;
 
-/// Null child link in a node word (its low three bits are the height bits).
-const NIL32: u32 = 0xFFFF_FFF8;
-/// Payload bytes a big node needs (left, right, subtree maximum).
-const BIG_NODE: usize = 12;
+/// Null link (a node word value; its low three bits are clear like every offset's).
+const NT: usize = 0xFFFF_FFF8;
+/// Link word of an intermediate end marker that a free block below it has absorbed.
+const ABSORBED: usize = 0;
+/// Balance of a node whose left subtree is one higher (`1 + side` is "heavy on `side`").
+const LEFT_HEAVY: u32 = 1;
+/// Path buffer length (a power of two: indexes are masked, never out of bounds).
+const PATH: usize = 64;
 
-/// A root-to-node search path (AVL heights stay below 64), left uninitialised beyond `len`.
-struct Path {
-    nodes: [MaybeUninit<usize>; 64],
+/// Byte offset from the block start of node word `k` (0: left | balance, 1: right, 2: max): the
+/// link word's 4-byte slots first, then the header's padding, then the payload.
+const fn slot<T: TargetLayout>(k: usize) -> usize {
+    let link = T::WORD / 4;
+    let pad = (T::HEADER - 2 * T::WORD) / 4;
+    if k < link {
+        4 * k
+    } else if k < link + pad {
+        2 * T::WORD + 4 * (k - link)
+    } else {
+        T::HEADER + 4 * (k - link - pad)
+    }
+}
+
+/// Payload bytes the node uses.
+const fn node_bytes<T: TargetLayout>() -> usize {
+    (slot::<T>(2) + 4).saturating_sub(T::HEADER)
+}
+
+/// Compile-time check of the target layout: the node fits the smallest free block.
+struct Fits<T>(PhantomData<T>);
+
+impl<T: TargetLayout> Fits<T> {
+    const OK: () = assert!(
+        node_bytes::<T>() <= T::ALIGN,
+        "AddressTree needs portBYTE_ALIGNMENT >= 8: with 4 the smallest free block has no room for a tree node"
+    );
+}
+
+/// A root-to-node path: `n[i]` is the node at depth `i`; bit `i` of `right` says whether `n[i + 1]`
+/// is the right child of `n[i]`.
+///
+/// Entries `n[i & (PATH - 1)]` for `i < len` have been written (`push` writes before it counts);
+/// the rest is left uninitialised, so that a path costs nothing to start.
+pub struct Path {
+    n: [MaybeUninit<u32>; PATH],
     len: usize,
+    right: u64,
+    /// The block `find` found: the path's last node, or the top block (then `len == 0`).
+    block: usize,
 }
 
 impl Path {
     #[inline(always)]
     fn new() -> Self {
         Path {
-            nodes: [const { MaybeUninit::uninit() }; 64],
+            n: [const { MaybeUninit::uninit() }; PATH],
             len: 0,
+            right: 0,
+            block: NT,
         }
     }
 
     #[inline(always)]
-    fn push(&mut self, n: usize) {
-        self.nodes[self.len & 63].write(n);
+    fn push(&mut self, node: usize) {
+        self.n[self.len & (PATH - 1)].write(node as u32);
         self.len += 1;
     }
 
     #[inline(always)]
-    fn get(&self, i: usize) -> usize {
+    fn at(&self, i: usize) -> usize {
         debug_assert!(i < self.len);
-        // SAFETY: entries `0..len` were written by `push` (len < 64: the AVL height fits 6 bits).
-        unsafe { self.nodes[i & 63].assume_init() }
+        // SAFETY: callers read entries below `len`, which `push` wrote (struct invariant).
+        unsafe { self.n[i & (PATH - 1)].assume_init() as usize }
+    }
+
+    #[inline(always)]
+    fn set(&mut self, i: usize, node: usize) {
+        self.n[i & (PATH - 1)].write(node as u32);
+    }
+
+    /// The side (0 left, 1 right) of `n[i + 1]` under `n[i]`.
+    #[inline(always)]
+    fn side(&self, i: usize) -> usize {
+        ((self.right >> (i & (PATH - 1))) & 1) as usize
+    }
+
+    /// Records the side taken below `n[i]`. Each depth is recorded once per path (a path only
+    /// grows below its end), so the bit starts clear.
+    #[inline(always)]
+    fn went(&mut self, i: usize, side: usize) {
+        debug_assert!((self.right >> (i & (PATH - 1))) & 1 == 0);
+        self.right |= (side as u64) << (i & (PATH - 1));
     }
 }
 
-/// Compile-time check of the target layout.
-struct Fits<T>(PhantomData<T>);
-
-impl<T: TargetLayout> Fits<T> {
-    const OK: () = assert!(
-        T::ALIGN >= 8,
-        "AddressTree needs portBYTE_ALIGNMENT >= 8: with 4 the smallest free block has no room for a tree node"
-    );
+/// The nodes, read and written in the arena.
+///
+/// Invariant relied on by every accessor: an offset passed as a node is a free block of the tree
+/// inside a region of the heap (its node words lie inside the block: [`Fits`]), on the block grid
+/// (a multiple of `ALIGN >= 8` from the aligned base, so the words are 4-byte aligned).
+struct Nodes<'a, T> {
+    a: &'a Arena<T>,
 }
 
-#[inline(always)]
-fn is_big<T: TargetLayout>(size: usize) -> bool {
-    size >= T::HEADER + BIG_NODE
+impl<T> Clone for Nodes<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
 }
 
-/// Address-ordered, first fit, merging, in O(log n): heap_4 / heap_5 placement with AVL trees.
+impl<T> Copy for Nodes<'_, T> {}
+
+impl<T: TargetLayout> Nodes<'_, T> {
+    #[inline(always)]
+    fn word(self, n: usize, k: usize) -> u32 {
+        debug_assert!(n != NT);
+        // SAFETY: `n` is a node (struct invariant): word `k` lies inside its block, 4-byte aligned.
+        unsafe { self.a.ptr(n + slot::<T>(k)).cast::<u32>().read() }
+    }
+
+    #[inline(always)]
+    fn set_word(self, n: usize, k: usize, v: u32) {
+        debug_assert!(n != NT);
+        // SAFETY: as in `word`; the block is free, so its node words belong to the index.
+        unsafe { self.a.ptr(n + slot::<T>(k)).cast::<u32>().write(v) }
+    }
+
+    /// Child on `side` (0 left, 1 right), or `NT`.
+    #[inline(always)]
+    fn child(self, n: usize, side: usize) -> usize {
+        (self.word(n, side) & !7) as usize
+    }
+
+    #[inline(always)]
+    fn set_child(self, n: usize, side: usize, c: usize) {
+        let keep = self.word(n, side) & 3;
+        self.set_word(n, side, c as u32 | keep);
+    }
+
+    #[inline(always)]
+    fn bal(self, n: usize) -> u32 {
+        self.word(n, 0) & 3
+    }
+
+    #[inline(always)]
+    fn set_bal(self, n: usize, b: u32) {
+        let w = self.word(n, 0);
+        self.set_word(n, 0, (w & !3) | b);
+    }
+
+    /// Writes the whole node.
+    #[inline(always)]
+    fn set_node(self, n: usize, l: usize, r: usize, bal: u32, max: usize) {
+        self.set_word(n, 0, l as u32 | bal);
+        self.set_word(n, 1, r as u32);
+        self.set_word(n, 2, max as u32);
+    }
+
+    #[inline(always)]
+    fn size(self, n: usize) -> usize {
+        // SAFETY: `n` is a node: a free block header inside a region.
+        unsafe { self.a.size(n) }
+    }
+
+    #[inline(always)]
+    fn set_size(self, n: usize, s: usize) {
+        // SAFETY: `n` is (becoming) a node: a free block header inside a region.
+        unsafe { self.a.set_size(n, s, false) }
+    }
+
+    /// Stored subtree maximum of a node.
+    #[inline(always)]
+    fn max(self, n: usize) -> usize {
+        self.word(n, 2) as usize
+    }
+
+    /// Subtree maximum of a link (0 for none).
+    #[inline(always)]
+    fn max_of(self, n: usize) -> usize {
+        if n == NT { 0 } else { self.max(n) }
+    }
+
+    /// Recomputes and stores the subtree maximum of `n` from its size and children; returns it.
+    #[inline(always)]
+    fn fix_max(self, n: usize) -> usize {
+        let m = self
+            .size(n)
+            .max(self.max_of(self.child(n, 0)))
+            .max(self.max_of(self.child(n, 1)));
+        self.set_word(n, 2, m as u32);
+        m
+    }
+
+    /// Single rotation lifting the child on `side`; balances are the caller's. Returns the new
+    /// subtree root.
+    #[inline]
+    fn rotate(self, n: usize, side: usize) -> usize {
+        let c = self.child(n, side);
+        self.set_child(n, side, self.child(c, 1 - side));
+        self.set_child(c, 1 - side, n);
+        self.fix_max(n);
+        self.fix_max(c);
+        c
+    }
+
+    /// Double rotation lifting the grandchild `g = child(child(n, side), 1 - side)`, with the AVL
+    /// balance updates (the same after an insertion or a deletion). Returns `g`.
+    #[inline]
+    fn rotate_twice(self, n: usize, side: usize) -> usize {
+        let c = self.child(n, side);
+        let g = self.child(c, 1 - side);
+        let gb = self.bal(g);
+        self.set_child(n, side, self.child(g, 1 - side));
+        self.set_child(c, 1 - side, self.child(g, side));
+        self.set_child(g, 1 - side, n);
+        self.set_child(g, side, c);
+        let heavy = LEFT_HEAVY + side as u32;
+        let other = LEFT_HEAVY + (1 - side) as u32;
+        self.set_bal(n, if gb == heavy { other } else { 0 });
+        self.set_bal(c, if gb == other { heavy } else { 0 });
+        self.set_bal(g, 0);
+        self.fix_max(n);
+        self.fix_max(c);
+        self.fix_max(g);
+        g
+    }
+
+    /// Makes `c` the child of `path[i - 1]` that `path[i]` was (or the root when `i == 0`).
+    #[inline(always)]
+    fn relink(self, root: &mut usize, path: &Path, i: usize, c: usize) {
+        if i == 0 {
+            *root = c;
+        } else {
+            self.set_child(path.at(i - 1), path.side(i - 1), c);
+        }
+    }
+
+    /// After the subtree on side `path.side(i)` of `path[i]` grew one level higher (a leaf was
+    /// attached) by a block of `size` bytes: rebalances and raises the maxima upwards, stopping
+    /// where neither changes any more.
+    fn grown(self, root: &mut usize, path: &mut Path, mut i: usize, size: usize) {
+        let mut grew = true;
+        loop {
+            let n = path.at(i);
+            if grew {
+                let side = path.side(i);
+                let heavy = LEFT_HEAVY + side as u32;
+                let b = self.bal(n);
+                if b == 0 {
+                    self.set_bal(n, heavy);
+                } else if b != heavy {
+                    self.set_bal(n, 0);
+                    grew = false;
+                } else {
+                    let c = self.child(n, side);
+                    let top = if self.bal(c) == heavy {
+                        let t = self.rotate(n, side);
+                        self.set_bal(n, 0);
+                        self.set_bal(t, 0);
+                        t
+                    } else {
+                        self.rotate_twice(n, side)
+                    };
+                    self.relink(root, path, i, top);
+                    path.set(i, top);
+                    grew = false;
+                    // The rotation recomputed the maxima of its subtree.
+                    if i == 0 {
+                        return;
+                    }
+                    i -= 1;
+                    continue;
+                }
+            }
+            if self.max(n) < size {
+                self.set_word(n, 2, size as u32);
+            } else if !grew {
+                return;
+            }
+            if i == 0 {
+                return;
+            }
+            i -= 1;
+        }
+    }
+
+    /// After the subtree on side `path.side(i)` of `path[i]` lost one level (a node was unlinked
+    /// below) and some sizes below changed: rebalances and recomputes the maxima upwards. Nodes at
+    /// depth `keep` and above are always revisited up to the first one whose maximum and height
+    /// do not change.
+    fn shrunk(self, root: &mut usize, path: &mut Path, mut i: usize, keep: usize) {
+        let mut shrinking = true;
+        loop {
+            let n = path.at(i);
+            let old = self.max(n);
+            let mut top = n;
+            if shrinking {
+                let side = path.side(i);
+                let heavy = LEFT_HEAVY + side as u32;
+                let b = self.bal(n);
+                if b == heavy {
+                    self.set_bal(n, 0);
+                } else if b == 0 {
+                    self.set_bal(n, LEFT_HEAVY + (1 - side) as u32);
+                    shrinking = false;
+                } else {
+                    // Heavy on the other side: rotate its child up.
+                    let e = 1 - side;
+                    let c = self.child(n, e);
+                    let cb = self.bal(c);
+                    top = if cb == 0 {
+                        let t = self.rotate(n, e);
+                        self.set_bal(n, b);
+                        self.set_bal(t, LEFT_HEAVY + side as u32);
+                        shrinking = false;
+                        t
+                    } else if cb == b {
+                        let t = self.rotate(n, e);
+                        self.set_bal(n, 0);
+                        self.set_bal(t, 0);
+                        t
+                    } else {
+                        self.rotate_twice(n, e)
+                    };
+                    self.relink(root, path, i, top);
+                    path.set(i, top);
+                }
+            }
+            let m = if top == n {
+                self.fix_max(n)
+            } else {
+                self.max(top)
+            };
+            if !shrinking && m == old && i <= keep {
+                return;
+            }
+            if i == 0 {
+                return;
+            }
+            i -= 1;
+        }
+    }
+
+    /// Lowers the maxima above `path[i]` after its subtree maximum went from `old` to `new`
+    /// (`new < old`), stopping at the first node whose maximum does not depend on it.
+    #[inline]
+    fn lowered(self, path: &Path, mut i: usize, mut old: usize, mut new: usize) {
+        while i > 0 && new != old {
+            i -= 1;
+            let p = path.at(i);
+            let pm = self.max(p);
+            if pm != old {
+                return;
+            }
+            old = pm;
+            new = self.fix_max(p);
+        }
+    }
+
+    /// Raises the maxima of `path[0..i]` to at least `size`.
+    #[inline]
+    fn raised(self, path: &Path, i: usize, size: usize) {
+        let mut j = i;
+        while j > 0 {
+            j -= 1;
+            let p = path.at(j);
+            if self.max(p) >= size {
+                return;
+            }
+            self.set_word(p, 2, size as u32);
+        }
+    }
+
+    /// Unlinks `path[len - 1]`, which has at most one child, and repairs the tree above it. The
+    /// maxima are recomputed at least up to depth `keep`.
+    fn unlink_last(self, root: &mut usize, path: &mut Path, keep: usize) {
+        let i = path.len - 1;
+        let x = path.at(i);
+        let l = self.child(x, 0);
+        let c = if l != NT { l } else { self.child(x, 1) };
+        self.relink(root, path, i, c);
+        path.len = i;
+        if i > 0 {
+            self.shrunk(root, path, i - 1, keep.min(i - 1));
+        }
+    }
+
+    /// Deletes `path[len - 1]` (any node) and repairs the tree above it.
+    fn delete_last(self, root: &mut usize, path: &mut Path) -> bool {
+        let ix = path.len - 1;
+        let x = path.at(ix);
+        let (l, r) = (self.child(x, 0), self.child(x, 1));
+        if l == NT || r == NT {
+            self.unlink_last(root, path, ix);
+            return true;
+        }
+        // Two children: the in-order successor `y` (leftmost of the right subtree) takes `x`'s
+        // place in the tree, then `y` is unlinked from where it was.
+        path.went(ix, 1);
+        let mut y = r;
+        loop {
+            if !self.vet(path, y) {
+                return false;
+            }
+            path.push(y);
+            let yl = self.child(y, 0);
+            if yl == NT {
+                break;
+            }
+            path.went(path.len - 1, 0);
+            y = yl;
+        }
+        let iy = path.len - 1;
+        let yr = self.child(y, 1);
+        let bal = self.bal(x);
+        // `y` starts with `x`'s maximum, the old maximum of the place: the repair recomputes it.
+        let xm = self.max(x);
+        if iy == ix + 1 {
+            // `y` is `x`'s right child: it keeps its right subtree.
+            self.set_node(y, l, yr, bal, xm);
+        } else {
+            self.set_child(path.at(iy - 1), 0, yr);
+            self.set_node(y, l, r, bal, xm);
+        }
+        self.relink(root, path, ix, y);
+        path.set(ix, y);
+        path.len = iy;
+        self.shrunk(root, path, iy - 1, ix);
+        true
+    }
+
+    /// `validate-cheap`: whether node `n` about to join the path and its children (whose words
+    /// the repairs read) check out, and the path has room; records the fault otherwise. Always
+    /// `true` without the feature.
+    #[inline(always)]
+    fn vet(self, path: &Path, n: usize) -> bool {
+        #[cfg(feature = "validate-cheap")]
+        {
+            let ok = path.len < PATH - 1 && self.node_ok(n) && {
+                let (l, r) = (self.child(n, 0), self.child(n, 1));
+                (l == NT || (self.node_ok(l) && self.kids_ok(l)))
+                    && (r == NT || (self.node_ok(r) && self.kids_ok(r)))
+            };
+            if !ok {
+                self.a.fault(n);
+            }
+            ok
+        }
+        #[cfg(not(feature = "validate-cheap"))]
+        {
+            let _ = (path, n);
+            true
+        }
+    }
+
+    /// `validate-cheap`: whether the top block (which has no node words) checks out; records
+    /// the fault otherwise. Always `true` without the feature.
+    #[inline(always)]
+    fn vet_top(self, top: usize) -> bool {
+        #[cfg(feature = "validate-cheap")]
+        if !self.node_ok(top) {
+            self.a.fault(top);
+            return false;
+        }
+        let _ = top;
+        true
+    }
+
+    #[cfg(feature = "validate-cheap")]
+    fn kids_ok(self, n: usize) -> bool {
+        let (l, r) = (self.child(n, 0), self.child(n, 1));
+        (l == NT || self.node_ok(l)) && (r == NT || self.node_ok(r))
+    }
+
+    /// `validate-cheap`: `n` is a free block of non-zero size on the grid inside a region.
+    #[cfg(feature = "validate-cheap")]
+    fn node_ok(self, n: usize) -> bool {
+        // `follow` checks the grid, the region and the free bit before reading anything.
+        if !self.a.follow(n, n) {
+            self.a.take_fault();
+            return false;
+        }
+        self.size(n) >= T::HEADER + T::ALIGN
+    }
+}
+
+/// Address-ordered, first fit, merging, in O(log n): heap_4 / heap_5 placement with an AVL tree.
 ///
 /// Use it as the index parameter: `Heap4<CortexM, AddressTree>`, `Heap5<CortexM, 2, AddressTree>`.
-/// `VERIFY = true` checks every invariant of the trees after every operation (for tests; O(n log n)
-/// per operation). The node layout, the balancing and the limits are described in
-/// `docs/tree-index.md`: AVL trees stored inside the free blocks, 32-bit offsets, portBYTE_ALIGNMENT
-/// at least 8, a heap span of at most 4 GiB (`RegionError::TooLarge` beyond).
+/// `VERIFY = true` checks every invariant of the tree after every operation (for tests; O(n) per
+/// operation). The node layout, the balancing and the limits are described in
+/// `docs/tree-index.md`: an AVL tree stored inside the free blocks, 32-bit offsets,
+/// portBYTE_ALIGNMENT at least 8, a heap span of at most 4 GiB (`RegionError::TooLarge` beyond).
 ///
 /// # Examples
 ///
@@ -166,622 +596,261 @@ fn is_big<T: TargetLayout>(size: usize) -> bool {
 /// ```
 #[derive(Debug)]
 pub struct AddressTree<const VERIFY: bool = false> {
-    /// First node of the threaded address list (free blocks and listed end markers).
-    head: usize,
-    /// `pxEnd`.
+    /// Root node (`NT`: empty).
+    root: usize,
+    /// The highest-addressed free block (`NT`: none), kept beside the tree: every node lies below
+    /// it. A first-fit heap carves most new blocks from its top block and most frees near the top
+    /// merge into it; kept apart, those cost no tree update.
+    top: usize,
+    /// `pxEnd`, never absorbed.
     end: usize,
-    /// Root of the tree of big blocks.
-    big: usize,
-    /// Root of the tree of small (`header + 8` bytes) blocks.
-    small: usize,
-}
-
-/// The nodes of one tree, read and written in the arena. `BIG`: whether nodes hold the maximum.
-///
-/// Invariant relied on by every accessor: an offset passed as a node is a free block of this
-/// tree's class inside a region of the heap (so its node words lie inside the block), on the
-/// block grid (a multiple of `ALIGN >= 8` from the 8-aligned base, so the words are aligned).
-struct Nodes<'a, T, const BIG: bool> {
-    a: &'a Arena<T>,
-}
-
-/// The null node of the trees (the null link as a `usize`, above every block offset). The trees
-/// use it instead of [`NIL`] so that decoding a link is a mask, without a branch.
-const NT: usize = NIL32 as usize;
-
-#[inline(always)]
-fn dec(w: u32) -> usize {
-    (w & !7) as usize
-}
-
-#[inline(always)]
-fn enc(n: usize) -> u32 {
-    n as u32
-}
-
-impl<T: TargetLayout, const BIG: bool> Nodes<'_, T, BIG> {
-    #[inline(always)]
-    fn word(&self, n: usize, k: usize) -> u32 {
-        debug_assert!(n != NT && k < if BIG { 3 } else { 2 });
-        // SAFETY: `n` is a node (struct invariant): its payload holds this word, 4-byte aligned.
-        unsafe { self.a.ptr(n + T::HEADER + 4 * k).cast::<u32>().read() }
-    }
-
-    #[inline(always)]
-    fn set_word(&self, n: usize, k: usize, v: u32) {
-        debug_assert!(n != NT && k < if BIG { 3 } else { 2 });
-        // SAFETY: as in `word`; the block is free, so its payload belongs to the heap.
-        unsafe { self.a.ptr(n + T::HEADER + 4 * k).cast::<u32>().write(v) }
-    }
-
-    #[inline(always)]
-    fn left(&self, n: usize) -> usize {
-        dec(self.word(n, 0))
-    }
-
-    #[inline(always)]
-    fn right(&self, n: usize) -> usize {
-        dec(self.word(n, 1))
-    }
-
-    #[inline(always)]
-    fn height(&self, n: usize) -> u32 {
-        if n == NT {
-            0
-        } else {
-            (self.word(n, 0) & 7) | ((self.word(n, 1) & 7) << 3)
-        }
-    }
-
-    #[inline(always)]
-    fn size(&self, n: usize) -> usize {
-        // SAFETY: `n` is a node: a free block header inside a region.
-        unsafe { self.a.size(n) }
-    }
-
-    /// Largest block size in the subtree of `n` (0 for none). Only for big trees.
-    #[inline(always)]
-    fn max(&self, n: usize) -> usize {
-        if n == NT {
-            0
-        } else if BIG {
-            self.word(n, 2) as usize
-        } else {
-            self.size(n)
-        }
-    }
-
-    /// Makes `l` and `r` the children of `n` and recomputes its height (and maximum).
-    #[inline(always)]
-    fn set(&self, n: usize, l: usize, r: usize) {
-        let h = 1 + self.height(l).max(self.height(r));
-        self.set_word(n, 0, enc(l) | (h & 7));
-        self.set_word(n, 1, enc(r) | ((h >> 3) & 7));
-        if BIG {
-            let m = self.size(n).max(self.max(l)).max(self.max(r));
-            self.set_word(n, 2, m as u32);
-        }
-    }
-
-    /// Replaces the left child of `n`, keeping its height bits.
-    #[inline(always)]
-    fn set_left(&self, n: usize, c: usize) {
-        let w = self.word(n, 0);
-        self.set_word(n, 0, enc(c) | (w & 7));
-    }
-
-    /// Replaces the right child of `n`, keeping its height bits.
-    #[inline(always)]
-    fn set_right(&self, n: usize, c: usize) {
-        let w = self.word(n, 1);
-        self.set_word(n, 1, enc(c) | (w & 7));
-    }
-
-    /// Recomputes only the subtree maximum of `n` (big trees); whether it changed.
-    #[inline(always)]
-    fn fix_max(&self, n: usize) -> bool {
-        if !BIG {
-            return false;
-        }
-        let m = self
-            .size(n)
-            .max(self.max(self.left(n)))
-            .max(self.max(self.right(n))) as u32;
-        let changed = self.word(n, 2) != m;
-        if changed {
-            self.set_word(n, 2, m);
-        }
-        changed
-    }
-
-    fn rot_right(&self, n: usize) -> usize {
-        let l = self.left(n);
-        self.set(n, self.right(l), self.right(n));
-        self.set(l, self.left(l), n);
-        l
-    }
-
-    fn rot_left(&self, n: usize) -> usize {
-        let r = self.right(n);
-        self.set(n, self.left(n), self.left(r));
-        self.set(r, n, self.right(r));
-        r
-    }
-
-    /// Gives `n` the (balanced) children `l` and `r`, whose heights differ by at most 2, and
-    /// returns the root of the rebalanced subtree.
-    fn balance(&self, n: usize, mut l: usize, mut r: usize) -> usize {
-        let (hl, hr) = (self.height(l), self.height(r));
-        if hl > hr + 1 {
-            if self.height(self.left(l)) < self.height(self.right(l)) {
-                l = self.rot_left(l);
-            }
-            self.set(n, l, r);
-            self.rot_right(n)
-        } else if hr > hl + 1 {
-            if self.height(self.right(r)) < self.height(self.left(r)) {
-                r = self.rot_right(r);
-            }
-            self.set(n, l, r);
-            self.rot_left(n)
-        } else {
-            self.set(n, l, r);
-            n
-        }
-    }
-
-    /// Inserts `x` of `xs` bytes (not in the tree; header already written): (new root, whether
-    /// the subtree grew higher). Above the point where the height stops growing, only the child link
-    /// and the maximum are touched.
-    fn insert(&self, root: usize, x: usize, xs: usize) -> (usize, bool) {
-        if root == NT {
-            self.set(x, NT, NT);
-            return (x, true);
-        }
-        let (l, r) = (self.left(root), self.right(root));
-        let (l2, r2, grew) = if x < root {
-            let (l2, g) = self.insert(l, x, xs);
-            (l2, r, g)
-        } else {
-            let (r2, g) = self.insert(r, x, xs);
-            (l, r2, g)
-        };
-        if !grew {
-            if l2 != l {
-                self.set_left(root, l2);
-            } else if r2 != r {
-                self.set_right(root, r2);
-            }
-            if BIG && xs as u32 > self.word(root, 2) {
-                self.set_word(root, 2, xs as u32);
-            }
-            return (root, false);
-        }
-        let h0 = self.height(root);
-        let n = self.balance(root, l2, r2);
-        (n, self.height(n) > h0)
-    }
-
-    /// Removes the lowest node of the non-empty subtree `n`: (new subtree root, removed node).
-    fn remove_min(&self, n: usize) -> (usize, usize) {
-        let l = self.left(n);
-        if l == NT {
-            return (self.right(n), n);
-        }
-        let (l, m) = self.remove_min(l);
-        (self.balance(n, l, self.right(n)), m)
-    }
-
-    /// Removes `x` of `xs` bytes (in the tree): (new root, whether the subtree got lower). Above
-    /// the point where the height stops shrinking, the maximum is recomputed only where `x` was it.
-    fn remove(&self, root: usize, x: usize, xs: usize) -> (usize, bool) {
-        debug_assert!(root != NT, "removing a block that is not in the tree");
-        let (l, r) = (self.left(root), self.right(root));
-        if x == root {
-            return if r == NT {
-                (l, true)
-            } else if l == NT {
-                (r, true)
-            } else {
-                let h0 = self.height(root);
-                let (r, m) = self.remove_min(r);
-                let n = self.balance(m, l, r);
-                (n, self.height(n) < h0)
-            };
-        }
-        let (l2, r2, shrank) = if x < root {
-            let (l2, s) = self.remove(l, x, xs);
-            (l2, r, s)
-        } else {
-            let (r2, s) = self.remove(r, x, xs);
-            (l, r2, s)
-        };
-        if !shrank {
-            if l2 != l {
-                self.set_left(root, l2);
-            } else if r2 != r {
-                self.set_right(root, r2);
-            }
-            if BIG && xs as u32 >= self.word(root, 2) {
-                self.fix_max(root);
-            }
-            return (root, false);
-        }
-        let h0 = self.height(root);
-        let n = self.balance(root, l2, r2);
-        (n, self.height(n) < h0)
-    }
-
-    /// The node words of `n` (read before a header is written over them), for
-    /// [`replace`](Self::replace): left, right, and the maximum (big trees).
-    #[inline(always)]
-    fn words(&self, n: usize) -> [u32; 3] {
-        [
-            self.word(n, 0),
-            self.word(n, 1),
-            if BIG { self.word(n, 2) } else { 0 },
-        ]
-    }
-
-    /// Puts `new` (header written, same class, `ns` bytes, not more than `old`'s) in the place of
-    /// `old`, whose node words were `w`, and returns the root. The key changes in place: `new`
-    /// lies between `old`'s neighbours, so the order holds and nothing rotates. The maxima are
-    /// recomputed from `new` upwards until one does not change (the path is kept in a stack: AVL
-    /// heights stay below 64). A growing block uses [`replace_path`](Self::replace_path).
-    #[inline]
-    fn replace(&self, root: usize, old: usize, new: usize, w: [u32; 3], ns: usize) -> usize {
-        let mut path = Path::new();
-        let (mut n, mut parent) = (root, NT);
-        while n != old {
-            debug_assert!(n != NT, "replacing a block that is not in the tree");
-            path.push(n);
-            parent = n;
-            n = if old < n { self.left(n) } else { self.right(n) };
-        }
-        let mut depth = path.len;
-        self.set_word(new, 0, w[0]);
-        self.set_word(new, 1, w[1]);
-        let (mut changed, mut m) = (false, 0);
-        if BIG {
-            m = ns.max(self.max(dec(w[0]))).max(self.max(dec(w[1]))) as u32;
-            self.set_word(new, 2, m);
-            changed = m != w[2];
-        }
-        if parent == NT {
-            return new;
-        }
-        if old < parent {
-            self.set_left(parent, new);
-        } else {
-            self.set_right(parent, new);
-        }
-        // Recompute the maxima upwards while they change: an ancestor's maximum is its own size,
-        // the (new) maximum of the child on the path, and that of its other child.
-        let mut child = new;
-        while changed && depth > 0 {
-            depth -= 1;
-            let a = path.get(depth);
-            let other = if child < a {
-                self.right(a)
-            } else {
-                self.left(a)
-            };
-            let nm = (self.size(a).max(self.max(other)) as u32).max(m);
-            changed = nm != self.word(a, 2);
-            if changed {
-                self.set_word(a, 2, nm);
-            }
-            (m, child) = (nm, a);
-        }
-        root
-    }
-
-    /// `x` (in the tree) grew to `s` bytes: raises the maxima on its path, top down.
-    fn grow(&self, root: usize, x: usize, s: usize) {
-        let mut n = root;
-        loop {
-            if BIG && s as u32 > self.word(n, 2) {
-                self.set_word(n, 2, s as u32);
-            }
-            if n == x {
-                return;
-            }
-            n = if x < n { self.left(n) } else { self.right(n) };
-        }
-    }
-
-    /// [`pred`](Self::pred), keeping the search path: it passes through both the predecessor and
-    /// the successor of `key`.
-    #[inline]
-    fn pred_path(&self, root: usize, key: usize, path: &mut Path) -> usize {
-        let (mut n, mut best) = (root, NT);
-        while n != NT {
-            path.push(n);
-            if n < key {
-                best = n;
-                n = self.right(n);
-            } else {
-                n = self.left(n);
-            }
-        }
-        best
-    }
-
-    /// [`grow`](Self::grow) along a search path that passes through `x`.
-    #[inline]
-    fn grow_path(&self, path: &Path, x: usize, s: usize) {
-        for i in 0..path.len {
-            let n = path.get(i);
-            if BIG && s as u32 > self.word(n, 2) {
-                self.set_word(n, 2, s as u32);
-            }
-            if n == x {
-                return;
-            }
-        }
-        debug_assert!(false, "grown block not on the path");
-    }
-
-    /// [`replace`](Self::replace) of a growing block along a search path through `old`.
-    #[inline]
-    fn replace_path(
-        &self,
-        root: usize,
-        path: &Path,
-        old: usize,
-        new: usize,
-        w: [u32; 3],
-        ns: usize,
-    ) -> usize {
-        let mut parent = NT;
-        for i in 0..path.len {
-            let n = path.get(i);
-            if n == old {
-                break;
-            }
-            if BIG && ns as u32 > self.word(n, 2) {
-                self.set_word(n, 2, ns as u32);
-            }
-            parent = n;
-        }
-        self.set_word(new, 0, w[0]);
-        self.set_word(new, 1, w[1]);
-        if BIG {
-            self.set_word(new, 2, w[2].max(ns as u32));
-        }
-        if parent == NT {
-            debug_assert_eq!(root, old);
-            return new;
-        }
-        if old < parent {
-            self.set_left(parent, new);
-        } else {
-            self.set_right(parent, new);
-        }
-        root
-    }
-
-    /// The highest node below `key`, or `NT`.
-    #[inline]
-    fn pred(&self, root: usize, key: usize) -> usize {
-        let (mut n, mut best) = (root, NT);
-        while n != NT {
-            if n < key {
-                best = n;
-                n = self.right(n);
-            } else {
-                n = self.left(n);
-            }
-        }
-        best
-    }
-
-    /// The lowest node, or `NT`.
-    #[inline]
-    fn min(&self, root: usize) -> usize {
-        let mut n = root;
-        if n == NT {
-            return NT;
-        }
-        loop {
-            let l = self.left(n);
-            if l == NT {
-                return n;
-            }
-            n = l;
-        }
-    }
-
-    /// The lowest node of at least `wanted` bytes (big trees) and its predecessor in this tree,
-    /// or `None`.
-    #[inline]
-    fn fit(&self, root: usize, wanted: usize) -> Option<(usize, usize)> {
-        if root == NT || self.max(root) < wanted {
-            return None;
-        }
-        let (mut n, mut pred) = (root, NT);
-        loop {
-            let l = self.left(n);
-            if l != NT && self.max(l) >= wanted {
-                n = l;
-            } else if self.size(n) >= wanted {
-                if l != NT {
-                    pred = l;
-                    loop {
-                        let r = self.right(pred);
-                        if r == NT {
-                            break;
-                        }
-                        pred = r;
-                    }
-                }
-                return Some((n, pred));
-            } else {
-                pred = n;
-                n = self.right(n);
-                debug_assert!(n != NT, "subtree maximum lies");
-            }
-        }
-    }
-
-    /// Whether `x` is a node of the tree.
-    fn contains(&self, root: usize, x: usize) -> bool {
-        let mut n = root;
-        while n != NT {
-            if n == x {
-                return true;
-            }
-            n = if x < n { self.left(n) } else { self.right(n) };
-        }
-        false
-    }
-
-    /// Checks the subtree of `n` (keys in `lo..hi`): order, AVL balance, stored heights and
-    /// maxima, node classes. Returns (nodes, height). Panics on a violation.
-    fn verify(&self, n: usize, lo: usize, hi: usize) -> (usize, u32) {
-        if n == NT {
-            return (0, 0);
-        }
-        assert!(n >= lo && n < hi, "tree order broken at {n:#x}");
-        assert!(n % T::ALIGN == 0, "node {n:#x} off the grid");
-        // SAFETY: `n` is a node (struct invariant; order and grid just checked).
-        let h = unsafe { self.a.header(n) };
-        assert!(!h.allocated, "allocated block {n:#x} in the tree");
-        assert!(h.size > 0, "zero-size node {n:#x} in the tree");
-        assert_eq!(is_big::<T>(h.size), BIG, "block {n:#x} in the wrong tree");
-        let (l, r) = (self.left(n), self.right(n));
-        let (cl, hl) = self.verify(l, lo, n);
-        let (cr, hr) = self.verify(r, n + h.size, hi);
-        assert!(hl.abs_diff(hr) <= 1, "unbalanced at {n:#x}: {hl} / {hr}");
-        let height = 1 + hl.max(hr);
-        assert_eq!(self.height(n), height, "stored height wrong at {n:#x}");
-        if BIG {
-            let m = h.size.max(self.max(l)).max(self.max(r));
-            assert_eq!(self.max(n), m, "subtree maximum wrong at {n:#x}");
-        }
-        (cl + cr + 1, height)
-    }
-}
-
-#[inline(always)]
-fn set_prev_link<T: TargetLayout>(head: &mut usize, a: &Arena<T>, prev: usize, to: usize) {
-    if prev == NIL {
-        *head = to;
-    } else {
-        // SAFETY: `prev` is a list node, hence a block header inside a region (engine invariant).
-        unsafe { a.set_link(prev, to) }
-    }
+    /// Whether there are intermediate end markers (heap_5 with several regions): then a free
+    /// looks at the header above the freed block for one to absorb.
+    markers: bool,
 }
 
 impl<const VERIFY: bool> AddressTree<VERIFY> {
     #[inline(always)]
-    fn big<T: TargetLayout>(a: &Arena<T>) -> Nodes<'_, T, true> {
+    fn nodes<T: TargetLayout>(a: &Arena<T>) -> Nodes<'_, T> {
         Nodes { a }
     }
 
-    #[inline(always)]
-    fn small<T: TargetLayout>(a: &Arena<T>) -> Nodes<'_, T, false> {
-        Nodes { a }
+    /// Attaches the free block `b` of `size` bytes (header written) as a leaf at the end of `path`
+    /// (the search path of `b`), and repairs the tree.
+    fn attach<T: TargetLayout>(&mut self, a: &Arena<T>, path: &mut Path, b: usize, size: usize) {
+        let t = Self::nodes(a);
+        t.set_node(b, NT, NT, 0, size);
+        if path.len == 0 {
+            self.root = b;
+            return;
+        }
+        let i = path.len - 1;
+        t.set_child(path.at(i), path.side(i), b);
+        t.grown(&mut self.root, path, i, size);
     }
 
-    /// Adds the free block `n` of `size` bytes (header written) to the tree of its class.
+    /// Adds the free block `b` (header written), above every node, to the tree.
+    fn push_last<T: TargetLayout>(&mut self, a: &Arena<T>, b: usize) -> bool {
+        let t = Self::nodes(a);
+        let mut path = Path::new();
+        let mut n = self.root;
+        while n != NT {
+            if !t.vet(&path, n) {
+                return false;
+            }
+            path.push(n);
+            path.went(path.len - 1, 1);
+            n = t.child(n, 1);
+        }
+        self.attach(a, &mut path, b, t.size(b));
+        true
+    }
+
+    /// Removes the highest node from the tree and returns it (`NT`: the tree was empty; `None`:
+    /// a link did not check out, nothing was changed).
+    fn pop_last<T: TargetLayout>(&mut self, a: &Arena<T>) -> Option<usize> {
+        let t = Self::nodes(a);
+        let mut path = Path::new();
+        let mut n = self.root;
+        if n == NT {
+            return Some(NT);
+        }
+        loop {
+            if !t.vet(&path, n) {
+                return None;
+            }
+            path.push(n);
+            let r = t.child(n, 1);
+            if r == NT {
+                break;
+            }
+            path.went(path.len - 1, 1);
+            n = r;
+        }
+        let keep = path.len - 1;
+        t.unlink_last(&mut self.root, &mut path, keep);
+        Some(n)
+    }
+
+    /// The highest node (`NT`: none; `None`: a link did not check out).
     #[inline]
-    fn tree_insert<T: TargetLayout>(&mut self, a: &Arena<T>, n: usize, size: usize) {
-        if is_big::<T>(size) {
-            self.big = Self::big(a).insert(self.big, n, size).0;
+    fn last<T: TargetLayout>(&self, a: &Arena<T>) -> Option<usize> {
+        let t = Self::nodes(a);
+        let path = Path::new();
+        let mut n = self.root;
+        let mut last = NT;
+        while n != NT {
+            if !t.vet(&path, n) {
+                return None;
+            }
+            last = n;
+            n = t.child(n, 1);
+        }
+        Some(last)
+    }
+
+    /// The free of a block that ends where the top block begins: the top block moves down to it,
+    /// or, when the highest node ends where the block begins, to that node.
+    #[inline]
+    fn free_below_top<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize, size: usize) {
+        let t = Self::nodes(a);
+        let Some(last) = self.last(a) else { return };
+        let top = self.top;
+        let mut s = size + t.size(top);
+        if last != NT && last + t.size(last) == block {
+            s += t.size(last);
+            if self.pop_last(a).is_none() {
+                return;
+            }
+            t.set_size(last, s);
+            self.top = last;
+            // SAFETY: `block`'s header now lies inside the merged free block `last`.
+            unsafe { a.retire_header(block) };
         } else {
-            self.small = Self::small(a).insert(self.small, n, size).0;
+            t.set_size(block, s);
+            self.top = block;
+        }
+        retire_node::<T>(a, top);
+    }
+
+    /// The free of a block above the top block: it merges into the top block, or becomes the top
+    /// block and the old one joins the tree.
+    #[inline]
+    fn free_above_top<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize, size: usize) {
+        let t = Self::nodes(a);
+        let top = self.top;
+        let ts = t.size(top);
+        if top + ts == block {
+            t.set_size(top, ts + size);
+            // SAFETY: `block`'s header now lies inside the merged free block `top`.
+            unsafe { a.retire_header(block) };
+        } else {
+            // The block's header is written first: a refused push leaves it out of the index
+            // (the engine restores its allocated bit).
+            t.set_size(block, size);
+            if self.push_last(a, top) {
+                self.top = block;
+            }
         }
     }
 
-    /// Removes the free block `n` of `size` bytes from the tree of its class.
-    #[inline]
-    fn tree_remove<T: TargetLayout>(&mut self, a: &Arena<T>, n: usize, size: usize) {
-        if is_big::<T>(size) {
-            self.big = Self::big(a).remove(self.big, n, size).0;
-        } else {
-            self.small = Self::small(a).remove(self.small, n, size).0;
+    /// The full check of `AddressTree<true>`, panicking on the first violation.
+    fn verify<T: TargetLayout>(&self, a: &Arena<T>) {
+        // The regions are not kept here: the span from the base to `pxEnd` bounds the nodes.
+        let span = [Region {
+            start: 0,
+            end: self.end,
+        }];
+        if let Err(b) = self.structure(a, &span) {
+            panic!("AddressTree: {} at offset {:#x}", b.what, b.off);
         }
     }
 
-    /// The list nodes around `block`: (last node below it or `NIL`, first node not below it).
-    /// The highest free block below comes from the trees; only end markers (one per region at
-    /// most) are walked from there.
-    #[inline]
-    fn neighbours<T: TargetLayout>(&self, a: &Arena<T>, block: usize) -> (usize, usize) {
-        let prev = Self::big(a).pred(self.big, block);
-        self.neighbours_from(a, block, prev)
-    }
-
-    /// [`neighbours`](Self::neighbours) knowing `big`, the highest big block below `block` (`NT`:
-    /// none).
-    #[inline]
-    fn neighbours_from<T: TargetLayout>(
+    /// Checks the whole tree: order (no overlap, no two neighbours left unmerged), AVL balance,
+    /// stored balances and maxima, every node a free block. Returns the node count.
+    fn structure<T: TargetLayout>(
         &self,
         a: &Arena<T>,
-        block: usize,
-        big: usize,
-    ) -> (usize, usize) {
-        let mut prev = if big == NT { NIL } else { big };
-        if self.small != NT {
-            let s = Self::small(a).pred(self.small, block);
-            if s != NT && (prev == NIL || s > prev) {
-                prev = s;
+        regions: &[Region],
+    ) -> Result<usize, Broken> {
+        let t = Self::nodes(a);
+        let top = self.top;
+        if top != NT {
+            let bad = |what| Broken {
+                kind: CheckErrorKind::ListNodeNotFree,
+                off: top,
+                what,
+            };
+            if !inside::<T>(regions, top, T::HEADER + T::ALIGN) {
+                return Err(bad("top block out of the heap"));
+            }
+            // SAFETY: `top` is on the grid inside a region (just checked).
+            let h = unsafe { a.header(top) };
+            if h.allocated || h.size < T::HEADER + T::ALIGN || !inside::<T>(regions, top, h.size) {
+                return Err(bad("top block is not a free block"));
             }
         }
-        let mut next = if prev == NIL {
-            self.head
-        } else {
-            // SAFETY: `prev` is a list node.
-            unsafe { a.link(prev) }
-        };
-        // Only listed end markers can lie between the free block `prev` and `block`; pxEnd is
-        // above every block, so the walk stops.
-        while next < block {
-            prev = next;
-            // SAFETY: `next` is a list node.
-            next = unsafe { a.link(next) };
-        }
-        (prev, next)
+        let mut count = 0;
+        // Every node lies below the top block.
+        self.subtree(t, regions, self.root, 0, top, 0, &mut count)?;
+        Ok(count)
     }
 
-    /// The full check of `AddressTree<true>`: both trees, then the list against them.
-    fn verify<T: TargetLayout>(&self, a: &Arena<T>) {
-        let (big, small) = (Self::big(a), Self::small(a));
-        let (nb, _) = big.verify(self.big, 0, NIL);
-        let (ns, _) = small.verify(self.small, 0, NIL);
-        let (mut lb, mut ls, mut last) = (0, 0, None);
-        let mut n = self.head;
-        while n != NIL {
-            assert!(last.is_none_or(|l| l < n), "list order broken at {n:#x}");
-            // SAFETY: `n` is a list node.
-            let h = unsafe { a.header(n) };
-            if h.size > 0 {
-                if is_big::<T>(h.size) {
-                    assert!(
-                        big.contains(self.big, n),
-                        "free block {n:#x} not in the big tree"
-                    );
-                    lb += 1;
-                } else {
-                    assert!(
-                        small.contains(self.small, n),
-                        "block {n:#x} not in the small tree"
-                    );
-                    ls += 1;
-                }
-            } else {
-                assert!(h.link == NIL || n != self.end, "pxEnd links on");
-            }
-            last = Some(n);
-            n = h.link;
+    /// Checks the subtree of `n` (keys in `lo..hi`, at `depth`): returns its height.
+    #[allow(clippy::too_many_arguments)]
+    fn subtree<T: TargetLayout>(
+        &self,
+        t: Nodes<'_, T>,
+        regions: &[Region],
+        n: usize,
+        lo: usize,
+        hi: usize,
+        depth: usize,
+        count: &mut usize,
+    ) -> Result<u32, Broken> {
+        if n == NT {
+            return Ok(0);
         }
-        assert_eq!(
-            last.unwrap_or(NIL),
-            self.end,
-            "the list does not end at pxEnd"
-        );
-        assert_eq!((lb, ls), (nb, ns), "trees and list hold different blocks");
+        let bad = |kind, what| Err(Broken { kind, off: n, what });
+        if depth >= PATH - 1 {
+            return bad(CheckErrorKind::BadLink, "tree too deep (a cycle?)");
+        }
+        if n < lo || n >= hi {
+            return bad(CheckErrorKind::BadLink, "tree order broken");
+        }
+        if !inside::<T>(regions, n, T::HEADER + T::ALIGN) {
+            return bad(CheckErrorKind::BadLink, "tree link out of the heap");
+        }
+        // SAFETY: `n` is on the grid inside a region (just checked).
+        let h = unsafe { t.a.header(n) };
+        if h.allocated || h.size < T::HEADER + T::ALIGN || !inside::<T>(regions, n, h.size) {
+            return bad(
+                CheckErrorKind::ListNodeNotFree,
+                "tree node is not a free block",
+            );
+        }
+        // The block ends before the next key (no overlap, no unmerged neighbours).
+        if hi != NT && n + h.size >= hi {
+            return bad(CheckErrorKind::BadLink, "tree order broken");
+        }
+        *count += 1;
+        // Keys strictly between neighbours that are neither overlapping nor touching: a free
+        // block that ends where the next begins would be two unmerged free neighbours.
+        let (l, r) = (t.child(n, 0), t.child(n, 1));
+        let hl = self.subtree(t, regions, l, lo, n, depth + 1, count)?;
+        let hr = self.subtree(t, regions, r, n + h.size + 1, hi, depth + 1, count)?;
+        if hl.abs_diff(hr) > 1 {
+            return bad(CheckErrorKind::BadLink, "tree unbalanced");
+        }
+        let bal = match hl.cmp(&hr) {
+            core::cmp::Ordering::Equal => 0,
+            core::cmp::Ordering::Greater => LEFT_HEAVY,
+            core::cmp::Ordering::Less => LEFT_HEAVY + 1,
+        };
+        let m = h.size.max(t.max_of(l)).max(t.max_of(r));
+        if t.bal(n) != bal || t.word(n, 0) & 4 != 0 || t.word(n, 1) & 7 != 0 {
+            return bad(CheckErrorKind::BadLink, "stored balance wrong");
+        }
+        if t.max(n) != m {
+            return bad(CheckErrorKind::BadLink, "subtree maximum wrong");
+        }
+        Ok(1 + hl.max(hr))
+    }
+
+    /// Whether `x` is a node (a descent by address, bounded and checked as the structure walk).
+    fn contains<T: TargetLayout>(&self, a: &Arena<T>, regions: &[Region], x: usize) -> bool {
+        let t = Self::nodes(a);
+        let mut n = self.root;
+        for _ in 0..PATH {
+            if n == NT || !inside::<T>(regions, n, T::HEADER + T::ALIGN) {
+                return false;
+            }
+            if n == x {
+                return true;
+            }
+            n = t.child(n, usize::from(x > n));
+        }
+        false
     }
 }
 
@@ -790,18 +859,31 @@ impl<const VERIFY: bool> crate::engine::index::sealed::Sealed for AddressTree<VE
 impl<const VERIFY: bool> FreeIndex for AddressTree<VERIFY> {
     const MERGES: bool = true;
     const END_MARKERS: bool = true;
-    const ORDER: Order = Order::Address;
     const EMPTY: Self = AddressTree {
-        head: NIL,
+        root: NT,
+        top: NT,
         end: NIL,
-        big: NT,
-        small: NT,
+        markers: false,
     };
+    const THREADED: bool = false;
     const MAX_SPAN: usize = MAX_SPAN;
-    const NODE_BYTES: usize = BIG_NODE;
+    const NODE_BYTES: usize = 12;
+
+    /// The search path of the found block (its last entry).
+    type Found = Path;
+
+    #[inline(always)]
+    fn not_found() -> Path {
+        Path::new()
+    }
+
+    #[inline(always)]
+    fn found_block(found: &Path) -> usize {
+        found.block
+    }
 
     fn head(&self) -> usize {
-        self.head
+        NIL
     }
 
     fn end(&self) -> usize {
@@ -812,77 +894,105 @@ impl<const VERIFY: bool> FreeIndex for AddressTree<VERIFY> {
         #[allow(clippy::let_unit_value)]
         let () = Fits::<T>::OK;
         *self = Self::EMPTY;
-        self.head = regions.first().map_or(NIL, |r| r.start);
-        for (i, r) in regions.iter().enumerate() {
-            let next = regions.get(i + 1).map_or(NIL, |n| n.start);
-            // SAFETY: region starts and end markers are header positions inside the regions.
-            unsafe {
-                a.set_link(r.start, r.end);
-                a.set_link(r.end, next);
+        // The engine wrote every region's free block and end marker (link NIL: listed). Regions
+        // ascend: the last one's block is the top block, the others go into the tree in order.
+        for r in regions {
+            if self.top != NT {
+                self.push_last(a, self.top);
             }
-            self.tree_insert(a, r.start, r.end - r.start);
+            self.top = r.start;
         }
         self.end = regions.last().map_or(NIL, |r| r.end);
+        self.markers = regions.len() > 1;
         if VERIFY {
             self.verify(a);
         }
     }
 
     #[inline]
-    fn find<T: TargetLayout>(&self, a: &Arena<T>, wanted: usize) -> Option<Pos> {
+    fn find<T: TargetLayout>(&self, a: &Arena<T>, wanted: usize, path: &mut Path) -> bool {
         #[allow(clippy::let_unit_value)]
         let () = Fits::<T>::OK;
-        // `Pos::prev` is the highest big block below the found one (`NT`: none).
-        if wanted <= T::HEADER + 8 {
-            // Every free block is at least `header + 8` bytes: the lowest one fits, nothing below.
-            let (b, s) = (Self::big(a).min(self.big), Self::small(a).min(self.small));
-            let block = b.min(s);
-            (block != NT).then_some(Pos { prev: NT, block })
-        } else {
-            let (block, prev) = Self::big(a).fit(self.big, wanted)?;
-            Some(Pos { prev, block })
+        let t = Self::nodes(a);
+        let mut n = self.root;
+        (path.len, path.right) = (0, 0);
+        if n == NT || !t.vet(path, n) || t.max(n) < wanted {
+            // Nothing in the tree fits: the top block (above every node) if it does.
+            let top = self.top;
+            if top == NT || !t.vet_top(top) || t.size(top) < wanted {
+                return false;
+            }
+            // Taking the top block whole makes the highest node the top block: vet that
+            // descent now, while a refusal changes nothing.
+            if cfg!(feature = "validate-cheap") && self.last(a).is_none() {
+                return false;
+            }
+            path.block = top;
+            return true;
+        }
+        loop {
+            path.push(n);
+            let l = t.child(n, 0);
+            let side = if l != NT && t.max(l) >= wanted {
+                0
+            } else if t.size(n) >= wanted {
+                path.block = n;
+                return true;
+            } else {
+                1
+            };
+            path.went(path.len - 1, side);
+            n = t.child(n, side);
+            debug_assert!(n != NT, "subtree maximum lies");
+            if !t.vet(path, n) {
+                return false;
+            }
         }
     }
 
     #[inline]
-    fn take<T: TargetLayout>(&mut self, a: &Arena<T>, pos: Pos, rest: Option<(usize, usize)>) {
-        let block = pos.block;
-        let (prev, at) = self.neighbours_from(a, block, pos.prev);
-        debug_assert_eq!(at, block, "taking a block that is not in the list");
-        // SAFETY: `block` is a list node (a free block of the index).
-        let (next, size) = unsafe { (a.link(block), a.size(block)) };
-        let to = match rest {
-            Some((r, s)) => {
-                if is_big::<T>(size) == is_big::<T>(s) {
-                    // Same class: the remainder takes the block's node in place. Read the block's
-                    // children before the remainder's header (which may overlap them) is written.
-                    if is_big::<T>(s) {
-                        let t = Self::big(a);
-                        let w = t.words(block);
-                        // SAFETY: `r` is on the grid inside the block being split.
-                        unsafe { a.set_header(r, next, s, false) };
-                        self.big = t.replace(self.big, block, r, w, s);
-                    } else {
-                        let t = Self::small(a);
-                        let w = t.words(block);
-                        // SAFETY: `r` is on the grid inside the block being split.
-                        unsafe { a.set_header(r, next, s, false) };
-                        self.small = t.replace(self.small, block, r, w, s);
-                    }
-                } else {
-                    self.tree_remove(a, block, size);
-                    // SAFETY: `r` is on the grid inside the block being split.
-                    unsafe { a.set_header(r, next, s, false) };
-                    self.tree_insert(a, r, s);
+    fn take<T: TargetLayout>(
+        &mut self,
+        a: &Arena<T>,
+        path: &mut Path,
+        rest: Option<(usize, usize)>,
+    ) {
+        let t = Self::nodes(a);
+        if path.len == 0 {
+            // The top block.
+            match rest {
+                // The remainder is the new top block: nothing in the tree changes.
+                Some((r, rs)) => {
+                    t.set_size(r, rs);
+                    self.top = r;
                 }
-                r
+                // The highest node becomes the top block (`find` vetted that descent).
+                None => self.top = self.pop_last(a).unwrap_or(NT),
+            }
+            if VERIFY {
+                self.verify(a);
+            }
+            return;
+        }
+        let i = path.len - 1;
+        let block = path.at(i);
+        match rest {
+            Some((r, rs)) => {
+                // The remainder keeps the block's place in the order: its node moves up to `r`
+                // (beyond the block's node words) and the maxima above are lowered.
+                let old = t.max(block);
+                let (w0, w1) = (t.word(block, 0), t.word(block, 1));
+                t.set_size(r, rs);
+                t.set_word(r, 0, w0);
+                t.set_word(r, 1, w1);
+                let new = t.fix_max(r);
+                t.relink(&mut self.root, path, i, r);
+                t.lowered(path, i, old, new);
             }
             None => {
-                self.tree_remove(a, block, size);
-                next
+                t.delete_last(&mut self.root, path);
             }
-        };
-        set_prev_link(&mut self.head, a, prev, to);
+        }
         if VERIFY {
             self.verify(a);
         }
@@ -890,87 +1000,113 @@ impl<const VERIFY: bool> FreeIndex for AddressTree<VERIFY> {
 
     #[inline]
     fn insert<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize, size: usize) {
-        // One descent of the big tree finds the predecessor and keeps the path, which also passes
-        // through the successor: a merge with either updates the tree along it.
-        let bt = Self::big(a);
+        let t = Self::nodes(a);
+        let end = block + size;
+        if self.markers && end != self.end {
+            // heap_5: an intermediate end marker right above, still listed, is absorbed.
+            // SAFETY: `end` is the header after a block: a block or an end marker.
+            let h = unsafe { a.header(end) };
+            if h.size == 0 && !h.allocated && h.link != ABSORBED {
+                // SAFETY: as above: `end` is an end marker.
+                unsafe { a.set_link(end, ABSORBED) };
+            }
+        }
+        let top = self.top;
+        if top == NT || end == top || block > top {
+            if top == NT {
+                t.set_size(block, size);
+                self.top = block;
+            } else if end == top {
+                self.free_below_top(a, block, size);
+            } else {
+                if !t.vet_top(top) {
+                    return;
+                }
+                self.free_above_top(a, block, size);
+            }
+            if VERIFY {
+                self.verify(a);
+            }
+            return;
+        }
+        // One descent by address: it passes through both neighbours of `block` in the tree.
         let mut path = Path::new();
-        let pbig = bt.pred_path(self.big, block, &mut path);
-        let (prev, next) = self.neighbours_from(a, block, pbig);
-        let (mut b, mut s) = (block, size);
-        let mut low = None;
-        if prev != NIL {
-            // SAFETY: `prev` is a list node.
-            let ps = unsafe { a.size(prev) };
-            if prev + ps == block {
-                b = prev;
-                s += ps;
-                low = Some(ps);
+        let (mut pred, mut ip) = (NT, 0);
+        let (mut succ, mut is) = (NT, 0);
+        let mut n = self.root;
+        while n != NT {
+            if !t.vet(&path, n) {
+                return;
+            }
+            path.push(n);
+            let i = path.len - 1;
+            if block < n {
+                (succ, is) = (n, i);
+                path.went(i, 0);
+                n = t.child(n, 0);
+            } else {
+                (pred, ip) = (n, i);
+                path.went(i, 1);
+                n = t.child(n, 1);
             }
         }
-        let mut up = None;
-        let link = if b + s == next && next != self.end {
-            // Merge with the upper neighbour (an intermediate end marker is absorbed, size 0).
-            // SAFETY: `next` is a list node.
-            let nh = unsafe { a.header(next) };
-            s += nh.size;
-            up = Some(nh.size);
-            nh.link
-        } else {
-            next
-        };
-        // SAFETY: `b` is the freed block or its free lower neighbour: a header inside a region.
-        unsafe { a.set_header(b, link, s, false) };
-        // With poisoning, headers swallowed by the merge become payload of the free block. Before
-        // the tree is updated: the merged block's node may then be written over them.
-        if b != block {
-            // SAFETY: `block`'s header now lies inside the merged free block `b`.
-            unsafe { a.retire_header(block) };
-        }
-        // An absorbed intermediate end marker (size 0) leaves the list but keeps closing its region:
-        // its header is not swallowed.
-        if up.is_some_and(|ns| ns > 0) {
-            // SAFETY: `next`'s header now lies inside the merged free block `b`.
-            unsafe { a.retire_header(next) };
-        }
-        let up = up.filter(|&ns| ns > 0);
-        match (low.filter(|&ps| ps > 0), up) {
-            (Some(ps), None) if is_big::<T>(ps) => {
-                // Still big (it only grew): raise the maxima down to it.
-                bt.grow_path(&path, b, s);
+        let low = pred != NT && pred + t.size(pred) == block;
+        let up = succ == end;
+        match (low, up) {
+            (false, false) => {
+                t.set_size(block, size);
+                self.attach(a, &mut path, block, size);
             }
-            (Some(ps), up) => {
-                if let Some(ns) = up {
-                    self.tree_remove(a, next, ns);
-                }
-                if is_big::<T>(ps) {
-                    // Still big (it only grew): raise the maxima on its path.
-                    Self::big(a).grow(self.big, b, s);
+            (true, false) => {
+                // The lower neighbour grows in place.
+                let s = t.size(pred) + size;
+                t.set_size(pred, s);
+                t.raised(&path, ip + 1, s);
+                // SAFETY: `block`'s header now lies inside the merged free block `pred`.
+                unsafe { a.retire_header(block) };
+            }
+            (false, true) => {
+                // The freed block takes its upper neighbour's node (same place in the order).
+                let s = size + t.size(succ);
+                let (w0, w1) = (t.word(succ, 0), t.word(succ, 1));
+                let m = t.max(succ).max(s);
+                t.set_size(block, s);
+                t.set_word(block, 0, w0);
+                t.set_word(block, 1, w1);
+                t.set_word(block, 2, m as u32);
+                t.relink(&mut self.root, &path, is, block);
+                path.set(is, block);
+                t.raised(&path, is, s);
+                retire_node::<T>(a, succ);
+            }
+            (true, true) => {
+                let s = t.size(pred) + size + t.size(succ);
+                if is > ip {
+                    // `succ` is the last node of the path (its left child is null): unlink it,
+                    // `pred` grows in place.
+                    t.set_size(pred, s);
+                    t.unlink_last(&mut self.root, &mut path, ip);
                 } else {
-                    self.small = Self::small(a).remove(self.small, b, ps).0;
-                    self.tree_insert(a, b, s);
+                    // `pred` is the last node (its right child is null): unlink it, then the
+                    // merged block (at `pred`) takes `succ`'s node.
+                    let pl = t.child(pred, 0);
+                    t.relink(&mut self.root, &path, ip, pl);
+                    let (w0, w1, w2) = (t.word(succ, 0), t.word(succ, 1), t.word(succ, 2));
+                    t.set_size(pred, s);
+                    t.set_word(pred, 0, w0);
+                    t.set_word(pred, 1, w1);
+                    // The old maximum of this place: `shrunk` recomputes it and goes on up
+                    // while it changes.
+                    t.set_word(pred, 2, w2);
+                    t.relink(&mut self.root, &path, is, pred);
+                    path.set(is, pred);
+                    path.len = ip;
+                    t.shrunk(&mut self.root, &mut path, ip - 1, is);
                 }
+                // SAFETY: both headers now lie inside the merged free block `pred`.
+                unsafe { a.retire_header(block) };
+                retire_node::<T>(a, succ);
             }
-            (None, Some(ns)) if is_big::<T>(ns) => {
-                // The freed block takes its upper neighbour's node: same place in the order.
-                let w = bt.words(next);
-                self.big = bt.replace_path(self.big, &path, next, b, w, s);
-            }
-            (None, Some(ns)) => {
-                self.tree_remove(a, next, ns);
-                self.tree_insert(a, b, s);
-            }
-            (None, None) => self.tree_insert(a, b, s),
-        }
-        // The absorbed upper neighbour's node words are payload of `b` now (they lie past `b`'s
-        // own node: `next >= b + header + 8`).
-        #[cfg(feature = "poison")]
-        if let Some(ns) = up {
-            let words = if is_big::<T>(ns) { BIG_NODE } else { 8 };
-            // SAFETY: inside the merged free block `b`, past its node.
-            unsafe { a.poison(next + T::HEADER, words) };
-        }
-        if b != prev {
-            set_prev_link(&mut self.head, a, prev, b);
         }
         if VERIFY {
             self.verify(a);
@@ -978,16 +1114,156 @@ impl<const VERIFY: bool> FreeIndex for AddressTree<VERIFY> {
     }
 
     fn remove<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize) {
-        let (prev, at) = self.neighbours(a, block);
-        debug_assert_eq!(at, block, "removing a block that is not in the list");
-        if at == block {
-            // SAFETY: `block` is a list node.
-            let (next, size) = unsafe { (a.link(block), a.size(block)) };
-            set_prev_link(&mut self.head, a, prev, next);
-            self.tree_remove(a, block, size);
+        if block == self.top {
+            if let Some(last) = self.pop_last(a) {
+                self.top = last;
+            }
+            if VERIFY {
+                self.verify(a);
+            }
+            return;
         }
+        let t = Self::nodes(a);
+        let mut path = Path::new();
+        let mut n = self.root;
+        loop {
+            if n == NT {
+                // Not in the tree: a header that claims to be free but is not a node.
+                a.fault(block);
+                return;
+            }
+            if !t.vet(&path, n) {
+                return;
+            }
+            path.push(n);
+            if n == block {
+                break;
+            }
+            let side = usize::from(block > n);
+            path.went(path.len - 1, side);
+            n = t.child(n, side);
+        }
+        t.delete_last(&mut self.root, &mut path);
         if VERIFY {
             self.verify(a);
         }
     }
+
+    fn summary<T: TargetLayout>(
+        &self,
+        a: &Arena<T>,
+        regions: &[Region],
+    ) -> Result<Summary, (Summary, usize)> {
+        let mut s = Summary::EMPTY;
+        let n = regions.len().saturating_sub(1);
+        for r in &regions[..n] {
+            // SAFETY: every region's end marker header lies at its `end`.
+            if unsafe { a.link(r.end) } != ABSORBED {
+                s.add(0);
+            }
+        }
+        let t = Self::nodes(a);
+        if self.top != NT {
+            if !inside::<T>(regions, self.top, T::HEADER + T::ALIGN) {
+                return Err((s, self.top));
+            }
+            s.add(t.size(self.top));
+        }
+        // Any order will do for a count, a maximum and a minimum: depth first with a stack.
+        let mut stack = [0u32; PATH];
+        let mut depth = 0;
+        let mut node = self.root;
+        loop {
+            if node != NT {
+                if depth >= PATH || !inside::<T>(regions, node, T::HEADER + T::ALIGN) {
+                    return Err((s, node));
+                }
+                s.add(t.size(node));
+                if s.count > a.max_nodes() {
+                    return Err((s, node));
+                }
+                stack[depth] = t.child(node, 1) as u32;
+                depth += 1;
+                node = t.child(node, 0);
+            } else if depth > 0 {
+                depth -= 1;
+                node = stack[depth] as usize;
+            } else {
+                return Ok(s);
+            }
+        }
+    }
+
+    fn check_start(&self) -> usize {
+        0
+    }
+
+    fn check_met<T: TargetLayout>(
+        &self,
+        a: &Arena<T>,
+        cursor: &mut usize,
+        met: Met,
+        regions: &[Region],
+    ) -> Result<(), CheckErrorKind> {
+        match met {
+            Met::Free(off) => {
+                if off != self.top && !self.contains(a, regions, off) {
+                    return Err(CheckErrorKind::ListMismatch);
+                }
+                *cursor += 1;
+            }
+            Met::Marker { at, last } => {
+                // SAFETY: the end marker header lies at `at`, inside the caller's region.
+                let link = unsafe { a.link(at) };
+                if link != NIL && (last || link != ABSORBED) {
+                    return Err(CheckErrorKind::BadLink);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_end<T: TargetLayout>(
+        &self,
+        a: &Arena<T>,
+        cursor: usize,
+        regions: &[Region],
+        free_blocks: usize,
+        _free_bytes: usize,
+    ) -> Result<(), (CheckErrorKind, usize)> {
+        let nodes =
+            self.structure(a, regions).map_err(|b| (b.kind, b.off))? + usize::from(self.top != NT);
+        if nodes != free_blocks || cursor != free_blocks {
+            return Err((CheckErrorKind::ListMismatch, 0));
+        }
+        Ok(())
+    }
+}
+
+/// With poisoning, the header and node words of a block absorbed by a merge become payload of
+/// the merged free block: poison them again. A no-op without the feature.
+#[inline(always)]
+fn retire_node<T: TargetLayout>(a: &Arena<T>, n: usize) {
+    // SAFETY: `n`'s header lies inside a merged free block.
+    unsafe { a.retire_header(n) };
+    #[cfg(feature = "poison")]
+    // SAFETY: `n`'s node words past its header lie inside the same merged free block.
+    unsafe {
+        a.poison(n + T::HEADER, node_bytes::<T>())
+    };
+}
+
+/// What the structure check of the tree found wrong, and where.
+struct Broken {
+    kind: CheckErrorKind,
+    off: usize,
+    what: &'static str,
+}
+
+/// Whether `size` bytes at `n` lie on the block grid inside one region.
+fn inside<T: TargetLayout>(regions: &[Region], n: usize, size: usize) -> bool {
+    n % T::ALIGN == 0
+        && regions
+            .iter()
+            .any(|r| n >= r.start && n < r.end && size <= r.end - n)
 }
