@@ -243,3 +243,20 @@ impl Buf {
         NonNull::new(self.0.as_mut_ptr().cast()).unwrap()
     }
 }
+
+/// heap_4 (`Native` layout, 8 KiB) with the free-block index `I`, driven by `actions`,
+/// differential against the first-fit model (the `heap4` and `heap4_tree` targets).
+pub fn heap4<I: rtos_heap::FreeIndex>(actions: &[Action]) {
+    use rtos_heap::{Heap4, Native, TargetLayout};
+    const LEN: usize = 8192;
+    let mut buf = Buf::new(LEN);
+    let mut h = Heap4::<Native, I>::new();
+    #[cfg(feature = "heap-protector")]
+    h.set_canary(0x9E37_79B9_7F4A_7C15_u64 as usize).unwrap();
+    // SAFETY: the buffer outlives the heap (both dropped at the end of this input).
+    unsafe { h.init_from_raw(buf.ptr(), LEN).unwrap() };
+    let base = buf.ptr().as_ptr() as usize;
+    let end = (LEN - Native::HEADER) / Native::ALIGN * Native::ALIGN;
+    let mut m = model::FirstFit::new(Native::HEADER, Native::ALIGN, Native::SIZE_MAX, &[(0, end)]);
+    run(&mut h, actions, Native::HEADER, base, Some(&mut m), true);
+}

@@ -406,8 +406,12 @@ impl<T: TargetLayout> Nodes<'_, T> {
             } else {
                 self.max(top)
             };
-            if !shrinking && m == old && i <= keep {
-                return;
+            if !shrinking && m == old {
+                // Nothing changes above here, down to depth `keep`: go on from there.
+                if i <= keep {
+                    return;
+                }
+                i = keep + 1;
             }
             if i == 0 {
                 return;
@@ -472,19 +476,9 @@ impl<T: TargetLayout> Nodes<'_, T> {
         // Two children: the in-order successor `y` (leftmost of the right subtree) takes `x`'s
         // place in the tree, then `y` is unlinked from where it was.
         path.went(ix, 1);
-        let mut y = r;
-        loop {
-            if !self.vet(path, y) {
-                return false;
-            }
-            path.push(y);
-            let yl = self.child(y, 0);
-            if yl == NT {
-                break;
-            }
-            path.went(path.len - 1, 0);
-            y = yl;
-        }
+        let Some(y) = self.spine(path, r, 0) else {
+            return false;
+        };
         let iy = path.len - 1;
         let yr = self.child(y, 1);
         let bal = self.bal(x);
@@ -502,6 +496,24 @@ impl<T: TargetLayout> Nodes<'_, T> {
         path.len = iy;
         self.shrunk(root, path, iy - 1, ix);
         true
+    }
+
+    /// Pushes `n` and the nodes below it along `side` onto `path`, down to the one whose child on
+    /// `side` is null, and returns that one. `None`: a link did not check out (recorded).
+    #[inline]
+    fn spine(self, path: &mut Path, mut n: usize, side: usize) -> Option<usize> {
+        loop {
+            if !self.vet(path, n) {
+                return None;
+            }
+            path.push(n);
+            let c = self.child(n, side);
+            if c == NT {
+                return Some(n);
+            }
+            path.went(path.len - 1, side);
+            n = c;
+        }
     }
 
     /// `validate-cheap`: whether node `n` about to join the path and its children (whose words
@@ -633,14 +645,11 @@ impl<const VERIFY: bool> AddressTree<VERIFY> {
     fn push_last<T: TargetLayout>(&mut self, a: &Arena<T>, b: usize) -> bool {
         let t = Self::nodes(a);
         let mut path = Path::new();
-        let mut n = self.root;
-        while n != NT {
-            if !t.vet(&path, n) {
+        if self.root != NT {
+            if t.spine(&mut path, self.root, 1).is_none() {
                 return false;
             }
-            path.push(n);
             path.went(path.len - 1, 1);
-            n = t.child(n, 1);
         }
         self.attach(a, &mut path, b, t.size(b));
         true
@@ -651,22 +660,10 @@ impl<const VERIFY: bool> AddressTree<VERIFY> {
     fn pop_last<T: TargetLayout>(&mut self, a: &Arena<T>) -> Option<usize> {
         let t = Self::nodes(a);
         let mut path = Path::new();
-        let mut n = self.root;
-        if n == NT {
+        if self.root == NT {
             return Some(NT);
         }
-        loop {
-            if !t.vet(&path, n) {
-                return None;
-            }
-            path.push(n);
-            let r = t.child(n, 1);
-            if r == NT {
-                break;
-            }
-            path.went(path.len - 1, 1);
-            n = r;
-        }
+        let n = t.spine(&mut path, self.root, 1)?;
         let keep = path.len - 1;
         t.unlink_last(&mut self.root, &mut path, keep);
         Some(n)
@@ -692,15 +689,17 @@ impl<const VERIFY: bool> AddressTree<VERIFY> {
     /// The free of a block that ends where the top block begins: the top block moves down to it,
     /// or, when the highest node ends where the block begins, to that node.
     #[inline]
-    fn free_below_top<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize, size: usize) {
+    fn free_below_top<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize, size: usize) -> bool {
         let t = Self::nodes(a);
-        let Some(last) = self.last(a) else { return };
+        let Some(last) = self.last(a) else {
+            return false;
+        };
         let top = self.top;
         let mut s = size + t.size(top);
         if last != NT && last + t.size(last) == block {
             s += t.size(last);
             if self.pop_last(a).is_none() {
-                return;
+                return false;
             }
             t.set_size(last, s);
             self.top = last;
@@ -711,12 +710,13 @@ impl<const VERIFY: bool> AddressTree<VERIFY> {
             self.top = block;
         }
         retire_node::<T>(a, top);
+        true
     }
 
     /// The free of a block above the top block: it merges into the top block, or becomes the top
     /// block and the old one joins the tree.
     #[inline]
-    fn free_above_top<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize, size: usize) {
+    fn free_above_top<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize, size: usize) -> bool {
         let t = Self::nodes(a);
         let top = self.top;
         let ts = t.size(top);
@@ -724,14 +724,117 @@ impl<const VERIFY: bool> AddressTree<VERIFY> {
             t.set_size(top, ts + size);
             // SAFETY: `block`'s header now lies inside the merged free block `top`.
             unsafe { a.retire_header(block) };
+            true
         } else {
             // The block's header is written first: a refused push leaves it out of the index
             // (the engine restores its allocated bit).
             t.set_size(block, size);
-            if self.push_last(a, top) {
-                self.top = block;
+            if !self.push_last(a, top) {
+                return false;
+            }
+            self.top = block;
+            true
+        }
+    }
+
+    /// Adds the free block `block` of `size` bytes, merging it with its free neighbours; writes
+    /// the merged block's header. `false`: a link did not check out (recorded), nothing written.
+    #[inline(always)]
+    fn merge_in<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize, size: usize) -> bool {
+        let t = Self::nodes(a);
+        let end = block + size;
+        let top = self.top;
+        if top == NT {
+            t.set_size(block, size);
+            self.top = block;
+            return true;
+        }
+        if end == top {
+            return self.free_below_top(a, block, size);
+        }
+        if block > top {
+            return t.vet_top(top) && self.free_above_top(a, block, size);
+        }
+        // One descent by address: it passes through both neighbours of `block` in the tree.
+        let mut path = Path::new();
+        let (mut pred, mut ip) = (NT, 0);
+        let (mut succ, mut is) = (NT, 0);
+        let mut n = self.root;
+        while n != NT {
+            if !t.vet(&path, n) {
+                return false;
+            }
+            path.push(n);
+            let i = path.len - 1;
+            if block < n {
+                (succ, is) = (n, i);
+                path.went(i, 0);
+                n = t.child(n, 0);
+            } else {
+                (pred, ip) = (n, i);
+                path.went(i, 1);
+                n = t.child(n, 1);
             }
         }
+        let low = pred != NT && pred + t.size(pred) == block;
+        let up = succ == end;
+        match (low, up) {
+            (false, false) => {
+                t.set_size(block, size);
+                self.attach(a, &mut path, block, size);
+            }
+            (true, false) => {
+                // The lower neighbour grows in place.
+                let s = t.size(pred) + size;
+                t.set_size(pred, s);
+                t.raised(&path, ip + 1, s);
+                // SAFETY: `block`'s header now lies inside the merged free block `pred`.
+                unsafe { a.retire_header(block) };
+            }
+            (false, true) => {
+                // The freed block takes its upper neighbour's node (same place in the order).
+                let s = size + t.size(succ);
+                let (w0, w1) = (t.word(succ, 0), t.word(succ, 1));
+                let m = t.max(succ).max(s);
+                t.set_size(block, s);
+                t.set_word(block, 0, w0);
+                t.set_word(block, 1, w1);
+                t.set_word(block, 2, m as u32);
+                t.relink(&mut self.root, &path, is, block);
+                path.set(is, block);
+                t.raised(&path, is, s);
+                retire_node::<T>(a, succ);
+            }
+            (true, true) => {
+                let s = t.size(pred) + size + t.size(succ);
+                if is > ip {
+                    // `succ` is the last node of the path (its left child is null): unlink it,
+                    // `pred` grows in place.
+                    t.set_size(pred, s);
+                    t.unlink_last(&mut self.root, &mut path, ip);
+                } else {
+                    // `pred` is the last node (its right child is null): unlink it, then the
+                    // merged block (at `pred`) takes `succ`'s node.
+                    let pl = t.child(pred, 0);
+                    t.relink(&mut self.root, &path, ip, pl);
+                    let (w0, w1, w2) = (t.word(succ, 0), t.word(succ, 1), t.word(succ, 2));
+                    t.set_size(pred, s);
+                    t.set_word(pred, 0, w0);
+                    t.set_word(pred, 1, w1);
+                    // The old maximum of this place: `shrunk` recomputes it and goes on up
+                    // while it changes.
+                    t.set_word(pred, 2, w2);
+                    t.relink(&mut self.root, &path, is, pred);
+                    path.set(is, pred);
+                    path.len = ip;
+                    t.shrunk(&mut self.root, &mut path, ip - 1, is);
+                }
+                // SAFETY: both headers now lie inside the merged free block `pred`.
+                unsafe { a.retire_header(block) };
+                retire_node::<T>(a, succ);
+            }
+        }
+        true
     }
 
     /// The full check of `AddressTree<true>`, panicking on the first violation.
@@ -1000,7 +1103,10 @@ impl<const VERIFY: bool> FreeIndex for AddressTree<VERIFY> {
 
     #[inline]
     fn insert<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize, size: usize) {
-        let t = Self::nodes(a);
+        if !self.merge_in(a, block, size) {
+            // A link did not check out (recorded): nothing was written.
+            return;
+        }
         let end = block + size;
         if self.markers && end != self.end {
             // heap_5: an intermediate end marker right above, still listed, is absorbed.
@@ -1011,108 +1117,10 @@ impl<const VERIFY: bool> FreeIndex for AddressTree<VERIFY> {
                 unsafe { a.set_link(end, ABSORBED) };
             }
         }
-        let top = self.top;
-        if top == NT || end == top || block > top {
-            if top == NT {
-                t.set_size(block, size);
-                self.top = block;
-            } else if end == top {
-                self.free_below_top(a, block, size);
-            } else {
-                if !t.vet_top(top) {
-                    return;
-                }
-                self.free_above_top(a, block, size);
-            }
-            if VERIFY {
-                self.verify(a);
-            }
-            return;
-        }
-        // One descent by address: it passes through both neighbours of `block` in the tree.
-        let mut path = Path::new();
-        let (mut pred, mut ip) = (NT, 0);
-        let (mut succ, mut is) = (NT, 0);
-        let mut n = self.root;
-        while n != NT {
-            if !t.vet(&path, n) {
-                return;
-            }
-            path.push(n);
-            let i = path.len - 1;
-            if block < n {
-                (succ, is) = (n, i);
-                path.went(i, 0);
-                n = t.child(n, 0);
-            } else {
-                (pred, ip) = (n, i);
-                path.went(i, 1);
-                n = t.child(n, 1);
-            }
-        }
-        let low = pred != NT && pred + t.size(pred) == block;
-        let up = succ == end;
-        match (low, up) {
-            (false, false) => {
-                t.set_size(block, size);
-                self.attach(a, &mut path, block, size);
-            }
-            (true, false) => {
-                // The lower neighbour grows in place.
-                let s = t.size(pred) + size;
-                t.set_size(pred, s);
-                t.raised(&path, ip + 1, s);
-                // SAFETY: `block`'s header now lies inside the merged free block `pred`.
-                unsafe { a.retire_header(block) };
-            }
-            (false, true) => {
-                // The freed block takes its upper neighbour's node (same place in the order).
-                let s = size + t.size(succ);
-                let (w0, w1) = (t.word(succ, 0), t.word(succ, 1));
-                let m = t.max(succ).max(s);
-                t.set_size(block, s);
-                t.set_word(block, 0, w0);
-                t.set_word(block, 1, w1);
-                t.set_word(block, 2, m as u32);
-                t.relink(&mut self.root, &path, is, block);
-                path.set(is, block);
-                t.raised(&path, is, s);
-                retire_node::<T>(a, succ);
-            }
-            (true, true) => {
-                let s = t.size(pred) + size + t.size(succ);
-                if is > ip {
-                    // `succ` is the last node of the path (its left child is null): unlink it,
-                    // `pred` grows in place.
-                    t.set_size(pred, s);
-                    t.unlink_last(&mut self.root, &mut path, ip);
-                } else {
-                    // `pred` is the last node (its right child is null): unlink it, then the
-                    // merged block (at `pred`) takes `succ`'s node.
-                    let pl = t.child(pred, 0);
-                    t.relink(&mut self.root, &path, ip, pl);
-                    let (w0, w1, w2) = (t.word(succ, 0), t.word(succ, 1), t.word(succ, 2));
-                    t.set_size(pred, s);
-                    t.set_word(pred, 0, w0);
-                    t.set_word(pred, 1, w1);
-                    // The old maximum of this place: `shrunk` recomputes it and goes on up
-                    // while it changes.
-                    t.set_word(pred, 2, w2);
-                    t.relink(&mut self.root, &path, is, pred);
-                    path.set(is, pred);
-                    path.len = ip;
-                    t.shrunk(&mut self.root, &mut path, ip - 1, is);
-                }
-                // SAFETY: both headers now lie inside the merged free block `pred`.
-                unsafe { a.retire_header(block) };
-                retire_node::<T>(a, succ);
-            }
-        }
         if VERIFY {
             self.verify(a);
         }
     }
-
     fn remove<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize) {
         if block == self.top {
             if let Some(last) = self.pop_last(a) {
