@@ -14,6 +14,13 @@
 //!   so the merge (with the lower one, the upper one, both or none) is decided and done on that
 //!   path.
 //!
+//! The highest-addressed free block, the *top block*, is kept beside the tree: every node lies
+//! below it. An allocation that nothing in the tree fits (the root's maximum says so) is carved
+//! from it without a descent, and a free that ends at it or lies above it moves it, merges into it
+//! or pushes it into the tree, after at most a walk down the right spine. First fit carves from
+//! the top block whenever no hole below fits: while a heap fills, and when large requests meet
+//! many small holes (the `fragmented` workload).
+//!
 //! Every operation is one or two root-to-leaf passes: O(log n) in the worst case.
 //!
 //! # Node layout
@@ -53,8 +60,9 @@
 //! tree as it can break a header. With `validate-cheap` every link is checked before it is read
 //! (on the grid, inside a region, a free block), and a descent deeper than the path buffer is a
 //! fault: the operation is refused before anything is written. With `AddressTree<true>` every
-//! operation is followed by a full check of the tree (order, balance, maxima, classes, merging),
-//! panicking on the first violation: the tests use it.
+//! operation is followed by a full check of the tree (order, balance, maxima, node blocks, no
+//! unmerged neighbours, all below the top block), panicking on the first violation: the tests use
+//! it.
 
 // The `FreeIndex` methods take crate-private types (the trait is sealed).
 #![allow(private_interfaces)]
@@ -611,8 +619,8 @@ pub struct AddressTree<const VERIFY: bool = false> {
     /// Root node (`NT`: empty).
     root: usize,
     /// The highest-addressed free block (`NT`: none), kept beside the tree: every node lies below
-    /// it. A first-fit heap carves most new blocks from its top block and most frees near the top
-    /// merge into it; kept apart, those cost no tree update.
+    /// it. Allocations that no hole fits are carved from it, and frees next to it merge into it,
+    /// without a tree update.
     top: usize,
     /// `pxEnd`, never absorbed.
     end: usize,
