@@ -7,11 +7,12 @@ use std::alloc::Layout;
 use std::ptr::NonNull;
 
 use rtos_heap::{
-    AllocError, CheckErrorKind, CortexM, FreeError, Heap1, Heap2, Heap3, Heap4, Heap5, HeapRegion,
-    Host64, RawHeap, ReallocError, RegionError, Target, TargetLayout,
+    AddressList, AddressTree, AllocError, CheckErrorKind, CortexM, FreeError, FreeIndex, Heap1,
+    Heap2, Heap3, Heap4, Heap5, HeapRegion, Host64, RawHeap, ReallocError, RegionError, Target,
+    TargetLayout,
 };
 
-fn heap4<T: TargetLayout>(len: usize) -> Heap4<T> {
+fn heap4<T: TargetLayout, I: FreeIndex>(len: usize) -> Heap4<T, I> {
     let (p, len) = common::buffer(len, 0);
     let mut h = Heap4::new();
     // SAFETY: a leaked buffer.
@@ -27,7 +28,7 @@ fn heap2<T: TargetLayout>(len: usize) -> Heap2<T> {
     h
 }
 
-fn heap5<T: TargetLayout>(len: usize) -> Heap5<T, 4> {
+fn heap5<T: TargetLayout, I: FreeIndex>(len: usize) -> Heap5<T, 4, I> {
     let (p, _) = common::buffer(len, 0);
     let half = len / 2;
     let mut h = Heap5::new();
@@ -241,11 +242,19 @@ macro_rules! merging_suite {
     };
 }
 
-merging_suite!(heap4_32, heap4::<CortexM>(4096));
-merging_suite!(heap4_64, heap4::<Host64>(4096));
+merging_suite!(heap4_32, heap4::<CortexM, AddressList>(4096));
+merging_suite!(heap4_64, heap4::<Host64, AddressList>(4096));
 merging_suite!(heap2_32, heap2::<CortexM>(4096));
-merging_suite!(heap5_64, heap5::<Host64>(4096));
-merging_suite!(heap5_32a4, heap5::<Target<4, 4>>(4096));
+merging_suite!(heap5_64, heap5::<Host64, AddressList>(4096));
+merging_suite!(heap5_32a4, heap5::<Target<4, 4>, AddressList>(4096));
+// The same bad input against the O(log n) index, its invariants checked after every operation.
+merging_suite!(heap4_tree_32, heap4::<CortexM, AddressTree<true>>(4096));
+merging_suite!(heap4_tree_64, heap4::<Host64, AddressTree<true>>(4096));
+merging_suite!(heap5_tree_64, heap5::<Host64, AddressTree<true>>(4096));
+merging_suite!(
+    heap5_tree_64a16,
+    heap5::<Target<8, 16>, AddressTree<true>>(4096)
+);
 
 #[test]
 fn heap5_region_lists_are_validated() {

@@ -114,6 +114,52 @@ fn damaged_link_is_caught() {
     );
 }
 
+/// With `validate-cheap`, a forged child link is refused before anything is written: an allocation
+/// and a free that would descend through it both fail as corrupted, and once the word is repaired
+/// the heap is exactly as it was and works on.
+#[cfg(feature = "validate-cheap")]
+#[test]
+fn forged_link_is_refused_without_a_write() {
+    let mut h = heap(4096);
+    let p: Vec<NonNull<u8>> = (0..6).map(|_| h.malloc(40).unwrap()).collect();
+    // SAFETY: live blocks of `h`, not used afterwards.
+    unsafe {
+        h.free(p[1], None).unwrap();
+        h.free(p[3], None).unwrap();
+    }
+    let before = h.stats();
+    // SAFETY: reading the heap's own free memory (the node's right-link word).
+    let saved = unsafe { p[1].as_ptr().cast::<u32>().read_unaligned() };
+    damage(p[1], 1, 0x8);
+    assert_eq!(h.malloc(8), Err(AllocError::Corrupted));
+    // SAFETY: a live block of `h`; the free is refused (its descent meets the forged link).
+    let r = unsafe { h.free(p[2], None) };
+    assert_eq!(r, Err(FreeError::Corrupted));
+    damage(p[1], 1, saved);
+    let after = h.stats();
+    assert_eq!(
+        (
+            after.available_bytes,
+            after.free_blocks,
+            after.largest_free_block
+        ),
+        (
+            before.available_bytes,
+            before.free_blocks,
+            before.largest_free_block
+        )
+    );
+    h.check().unwrap();
+    let q = h.malloc(8).unwrap();
+    assert_eq!(q, p[1]);
+    // SAFETY: live blocks of `h`.
+    unsafe {
+        h.free(q, None).unwrap();
+        h.free(p[2], None).unwrap();
+    }
+    h.check().unwrap();
+}
+
 /// First fit by address and merging, with the trees checked after every step: the placements
 /// follow from heap_4's rules (8-byte header, 8-byte alignment, split when the rest exceeds 16).
 #[test]
