@@ -758,7 +758,7 @@ impl<const VERIFY: bool> AddressTree<VERIFY> {
             return true;
         }
         if end == top {
-            return self.free_below_top(a, block, size);
+            return t.vet_top(top) && self.free_below_top(a, block, size);
         }
         if block > top {
             return t.vet_top(top) && self.free_above_top(a, block, size);
