@@ -51,7 +51,7 @@ enum Cmd {
         /// Workloads (default: random, rtos, fragmented and every ladder).
         #[arg(long, value_delimiter = ',')]
         workloads: Vec<String>,
-        /// Allocators (default: all).
+        /// Allocators (default: the family of each workload; named ones run on every workload).
         #[arg(long, value_delimiter = ',')]
         allocs: Vec<Kind>,
     },
@@ -206,10 +206,13 @@ fn run_callgrind(
             .filter(|o| matches!(o, Op::Alloc { .. }))
             .count();
         let n_free = w.ops.len() - n_alloc;
-        let kinds: Vec<Kind> = kinds_for(name)
-            .into_iter()
-            .filter(|k| allocs.is_empty() || allocs.contains(k))
-            .collect();
+        // Allocators named with `--allocs` run on any workload (e.g. heap_4 on a pool's LIFO
+        // pattern, to see the engine's own cost); by default each workload gets its family.
+        let kinds: Vec<Kind> = if allocs.is_empty() {
+            kinds_for(name)
+        } else {
+            allocs.clone()
+        };
         if kinds.is_empty() {
             continue;
         }

@@ -63,9 +63,12 @@ pub trait FreeIndex: sealed::Sealed {
     /// address; larger heaps are refused when they are defined.
     const MAX_SPAN: usize = usize::MAX;
     /// Bytes at the start of a free block's payload (after its header) that the index itself
-    /// writes (its node), up to the payload's length: 0 for the lists. A check that the payload
-    /// of a free block is untouched (poisoning) skips them.
-    const NODE_BYTES: usize = 0;
+    /// writes (its node) on target layout `T`, up to the payload's length: 0 for the lists. A
+    /// check that the payload of a free block is untouched (poisoning) skips them.
+    #[inline(always)]
+    fn node_bytes<T: TargetLayout>() -> usize {
+        0
+    }
 
     /// Where `find` found a block, for `take` (filled in place: the tree's is a search path).
     type Found;

@@ -405,14 +405,15 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         debug_assert!(self.arena.take_fault().is_none());
         // SAFETY: `block` is the header of the block just taken out of the index.
         unsafe { self.arena.set_header(block, NIL, size, true) };
-        if I::NODE_BYTES > 0 && self.clear_on_free {
+        let node_bytes = I::node_bytes::<T>();
+        if node_bytes > 0 && self.clear_on_free {
             // The index's node sat in the payload while the block was free: clear it as the
             // payload was cleared when the block was freed.
             // SAFETY: the first payload bytes of the block just allocated (at most its payload).
             unsafe {
                 self.arena
                     .ptr(block + T::HEADER)
-                    .write_bytes(0, I::NODE_BYTES.min(size - T::HEADER))
+                    .write_bytes(0, node_bytes.min(size - T::HEADER))
             };
         }
         self.free -= size;
@@ -662,12 +663,12 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
     }
 
     /// `poison`: whether the payload of free block `block` (`len` bytes) is no longer all
-    /// pattern. The first [`FreeIndex::NODE_BYTES`] bytes hold the index's own node (the tree's)
+    /// pattern. The first [`FreeIndex::node_bytes`] bytes hold the index's own node (the tree's)
     /// and are skipped.
     #[cfg(feature = "poison")]
     #[inline]
     fn poison_damaged(&self, block: usize, len: usize) -> bool {
-        let skip = I::NODE_BYTES.min(len);
+        let skip = I::node_bytes::<T>().min(len);
         // SAFETY: the payload of a free block of the index, which nothing references.
         unsafe { self.arena.unpoisoned(block + T::HEADER + skip, len - skip) }.is_some()
     }

@@ -414,12 +414,8 @@ impl<T: TargetLayout> Nodes<'_, T> {
             } else {
                 self.max(top)
             };
-            if !shrinking && m == old {
-                // Nothing changes above here, down to depth `keep`: go on from there.
-                if i <= keep {
-                    return;
-                }
-                i = keep + 1;
+            if !shrinking && m == old && i <= keep {
+                return;
             }
             if i == 0 {
                 return;
@@ -978,7 +974,6 @@ impl<const VERIFY: bool> FreeIndex for AddressTree<VERIFY> {
     };
     const THREADED: bool = false;
     const MAX_SPAN: usize = MAX_SPAN;
-    const NODE_BYTES: usize = 12;
 
     /// The search path of the found block (its last entry).
     type Found = Path;
@@ -986,6 +981,11 @@ impl<const VERIFY: bool> FreeIndex for AddressTree<VERIFY> {
     #[inline(always)]
     fn not_found() -> Path {
         Path::new()
+    }
+
+    #[inline(always)]
+    fn node_bytes<T: TargetLayout>() -> usize {
+        node_bytes::<T>()
     }
 
     #[inline(always)]
