@@ -365,6 +365,30 @@ impl<T: TargetLayout> Arena<T> {
         unsafe { self.read_size_word(off).0 }
     }
 
+    /// Reads the size word of a *free* block at `off` as it is stored: the allocated bit is clear
+    /// in a free block, so nothing is masked (a hot path of the tree index). A set bit reads as a
+    /// size no request reaches (at least `SIZE_MSB`).
+    ///
+    /// # Safety
+    /// As [`header`](Self::header).
+    #[inline(always)]
+    pub unsafe fn free_size(&self, off: usize) -> usize {
+        // SAFETY: forwarded contract; the size word is aligned as in `read_size_word`.
+        unsafe {
+            let p = self.ptr(off + T::WORD);
+            if T::WORD == 4 {
+                p.cast::<u32>().read() as usize
+            } else {
+                let w = if T::ALIGN >= 8 {
+                    p.cast::<u64>().read()
+                } else {
+                    p.cast::<u64>().read_unaligned()
+                };
+                usize::try_from(w).unwrap_or(usize::MAX)
+            }
+        }
+    }
+
     /// Reads only the link of the block at `off`.
     ///
     /// # Safety

@@ -91,8 +91,10 @@ fn damaged_maximum_is_caught() {
 #[test]
 fn damaged_balance_is_caught() {
     let (mut h, b) = with_hole();
-    // Keep the left link (null: 0xFFFF_FFF8), make the leaf "right-heavy".
-    damage(b, 0, 0xFFFF_FFF8 | 2);
+    // Keep the left link (null), make the leaf "right-heavy".
+    // SAFETY: reading the heap's own free memory (the hole's link word, in its header).
+    let left = unsafe { b.as_ptr().offset(-8).cast::<u32>().read_unaligned() };
+    damage(b, 0, (left & !3) | 2);
     assert_caught(
         "stored balance wrong",
         || h.malloc(8),

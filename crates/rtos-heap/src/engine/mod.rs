@@ -317,6 +317,17 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
     fn ensure_ready(&mut self) -> Result<(), AllocError> {
         match self.state {
             State::Ready => Ok(()),
+            _ => self.first_use(),
+        }
+    }
+
+    /// The first allocation: lays the heap out (heap_4's lazy `prvHeapInit`), or refuses when no
+    /// memory was given. Out of line: it runs once, and keeps the hot path small.
+    #[cold]
+    #[inline(never)]
+    fn first_use(&mut self) -> Result<(), AllocError> {
+        match self.state {
+            State::Ready => Ok(()),
             State::Undefined => Err(AllocError::Uninitialized),
             State::Pending => {
                 let (a, len) = self.pending;

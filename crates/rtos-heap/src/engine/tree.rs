@@ -113,21 +113,34 @@ const fn node_bytes<T: TargetLayout>() -> usize {
 struct Fits<T>(PhantomData<T>);
 
 impl<T: TargetLayout> Fits<T> {
-    const OK: () = assert!(
-        node_bytes::<T>() <= T::ALIGN,
-        "AddressTree needs portBYTE_ALIGNMENT >= 8: with 4 the smallest free block has no room for a tree node"
-    );
+    const OK: () = {
+        assert!(
+            node_bytes::<T>() <= T::ALIGN,
+            "AddressTree needs portBYTE_ALIGNMENT >= 8: with 4 the smallest free block has no room for a tree node"
+        );
+        // The null link `pxEnd + WORD - slot(2)` lies below `pxEnd`, closer to it than the
+        // smallest block (so it is never a block), on the 8-byte grid the balance bits need.
+        assert!(slot::<T>(2) >= T::WORD);
+        assert!(slot::<T>(2) - T::WORD < T::HEADER + T::ALIGN);
+        assert!((slot::<T>(2) - T::WORD) % 8 == 0);
+    };
 }
 
-/// A root-to-node path: `n[i]` is the node at depth `i`; bit `i` of `right` says whether `n[i + 1]`
-/// is the right child of `n[i]`.
+/// A root-to-node path: `n[i]` is the node at depth `i`.
 ///
-/// Entries `n[i & (PATH - 1)]` for `i < len` have been written (`push` writes before it counts);
-/// the rest is left uninitialised, so that a path costs nothing to start.
+/// The side taken below `n[i]` is not stored: keys are addresses, so `n[i + 1]` is the right
+/// child of `n[i]` exactly when it is the higher of the two ([`side`](Self::side)). Repairs that
+/// replace an entry keep that true (a replacement lies on the same side of every entry above it).
+///
+/// Entries `n[i & (PATH - 1)]` for `i` below the highest `len` reached have been written (`push`
+/// writes before it counts, and `len` only shrinks below written entries); the rest is left
+/// uninitialised, so that a path costs nothing to start.
 pub struct Path {
     n: [MaybeUninit<u32>; PATH],
     len: usize,
-    right: u64,
+    /// The highest `len` reached (debug builds check reads against it).
+    #[cfg(debug_assertions)]
+    high: usize,
     /// The block `find` found: the path's last node, or the top block (then `len == 0`).
     block: usize,
 }
@@ -138,7 +151,8 @@ impl Path {
         Path {
             n: [const { MaybeUninit::uninit() }; PATH],
             len: 0,
-            right: 0,
+            #[cfg(debug_assertions)]
+            high: 0,
             block: NT,
         }
     }
@@ -147,32 +161,33 @@ impl Path {
     fn push(&mut self, node: usize) {
         self.n[self.len & (PATH - 1)].write(node as u32);
         self.len += 1;
+        #[cfg(debug_assertions)]
+        {
+            self.high = self.high.max(self.len);
+        }
     }
 
+    /// Entry `i`, which may lie at or past `len` if it was written before `len` shrank.
     #[inline(always)]
     fn at(&self, i: usize) -> usize {
-        debug_assert!(i < self.len);
-        // SAFETY: callers read entries below `len`, which `push` wrote (struct invariant).
+        #[cfg(debug_assertions)]
+        debug_assert!(i < self.high);
+        // SAFETY: callers read entries below the highest `len` reached, which `push` or `set`
+        // wrote (struct invariant).
         unsafe { self.n[i & (PATH - 1)].assume_init() as usize }
     }
 
     #[inline(always)]
     fn set(&mut self, i: usize, node: usize) {
+        #[cfg(debug_assertions)]
+        debug_assert!(i < self.high);
         self.n[i & (PATH - 1)].write(node as u32);
     }
 
     /// The side (0 left, 1 right) of `n[i + 1]` under `n[i]`.
     #[inline(always)]
     fn side(&self, i: usize) -> usize {
-        ((self.right >> (i & (PATH - 1))) & 1) as usize
-    }
-
-    /// Records the side taken below `n[i]`. Each depth is recorded once per path (a path only
-    /// grows below its end), so the bit starts clear.
-    #[inline(always)]
-    fn went(&mut self, i: usize, side: usize) {
-        debug_assert!((self.right >> (i & (PATH - 1))) & 1 == 0);
-        self.right |= (side as u64) << (i & (PATH - 1));
+        usize::from(self.at(i + 1) > self.at(i))
     }
 }
 
@@ -183,6 +198,8 @@ impl Path {
 /// (a multiple of `ALIGN >= 8` from the aligned base, so the words are 4-byte aligned).
 struct Nodes<'a, T> {
     a: &'a Arena<T>,
+    /// The null link: see [`AddressTree::nil`].
+    nil: usize,
 }
 
 impl<T> Clone for Nodes<'_, T> {
@@ -196,19 +213,19 @@ impl<T> Copy for Nodes<'_, T> {}
 impl<T: TargetLayout> Nodes<'_, T> {
     #[inline(always)]
     fn word(self, n: usize, k: usize) -> u32 {
-        debug_assert!(n != NT);
+        debug_assert!(n != NT && (n != self.nil || k == 2));
         // SAFETY: `n` is a node (struct invariant): word `k` lies inside its block, 4-byte aligned.
         unsafe { self.a.ptr(n + slot::<T>(k)).cast::<u32>().read() }
     }
 
     #[inline(always)]
     fn set_word(self, n: usize, k: usize, v: u32) {
-        debug_assert!(n != NT);
+        debug_assert!(n != NT && n != self.nil);
         // SAFETY: as in `word`; the block is free, so its node words belong to the index.
         unsafe { self.a.ptr(n + slot::<T>(k)).cast::<u32>().write(v) }
     }
 
-    /// Child on `side` (0 left, 1 right), or `NT`.
+    /// Child on `side` (0 left, 1 right), or `nil`.
     #[inline(always)]
     fn child(self, n: usize, side: usize) -> usize {
         (self.word(n, side) & !7) as usize
@@ -239,10 +256,11 @@ impl<T: TargetLayout> Nodes<'_, T> {
         self.set_word(n, 2, max as u32);
     }
 
+    /// Size of node `n` (a free block: its allocated bit is clear, nothing to mask).
     #[inline(always)]
     fn size(self, n: usize) -> usize {
         // SAFETY: `n` is a node: a free block header inside a region.
-        unsafe { self.a.size(n) }
+        unsafe { self.a.free_size(n) }
     }
 
     #[inline(always)]
@@ -251,16 +269,17 @@ impl<T: TargetLayout> Nodes<'_, T> {
         unsafe { self.a.set_size(n, s, false) }
     }
 
-    /// Stored subtree maximum of a node.
+    /// Stored subtree maximum of a link: a node's, or 0 for `nil` (whose `max` word is the size
+    /// word of `pxEnd`, which is 0).
     #[inline(always)]
     fn max(self, n: usize) -> usize {
         self.word(n, 2) as usize
     }
 
-    /// Subtree maximum of a link (0 for none).
-    #[inline(always)]
+    /// As [`max`](Self::max), without reading `nil`'s word (for the structure check, which must
+    /// not rely on `pxEnd`).
     fn max_of(self, n: usize) -> usize {
-        if n == NT { 0 } else { self.max(n) }
+        if n == self.nil { 0 } else { self.max(n) }
     }
 
     /// Recomputes and stores the subtree maximum of `n` from its size and children; returns it.
@@ -268,8 +287,8 @@ impl<T: TargetLayout> Nodes<'_, T> {
     fn fix_max(self, n: usize) -> usize {
         let m = self
             .size(n)
-            .max(self.max_of(self.child(n, 0)))
-            .max(self.max_of(self.child(n, 1)));
+            .max(self.max(self.child(n, 0)))
+            .max(self.max(self.child(n, 1)));
         self.set_word(n, 2, m as u32);
         m
     }
@@ -319,108 +338,124 @@ impl<T: TargetLayout> Nodes<'_, T> {
     }
 
     /// After the subtree on side `path.side(i)` of `path[i]` grew one level higher (a leaf was
-    /// attached) by a block of `size` bytes: rebalances and raises the maxima upwards, stopping
-    /// where neither changes any more.
+    /// attached) by a block of `size` bytes: rebalances while the height changes, then raises the
+    /// maxima above to at least `size`.
     fn grown(self, root: &mut usize, path: &mut Path, mut i: usize, size: usize) {
-        let mut grew = true;
+        // The node below `path[i]` on the path (the side taken is read from it).
+        let mut below = path.at(i + 1);
         loop {
             let n = path.at(i);
-            if grew {
-                let side = path.side(i);
-                let heavy = LEFT_HEAVY + side as u32;
-                let b = self.bal(n);
-                if b == 0 {
-                    self.set_bal(n, heavy);
-                } else if b != heavy {
-                    self.set_bal(n, 0);
-                    grew = false;
-                } else {
-                    let c = self.child(n, side);
-                    let top = if self.bal(c) == heavy {
-                        let t = self.rotate(n, side);
-                        self.set_bal(n, 0);
-                        self.set_bal(t, 0);
-                        t
-                    } else {
-                        self.rotate_twice(n, side)
-                    };
-                    self.relink(root, path, i, top);
-                    path.set(i, top);
-                    grew = false;
-                    // The rotation recomputed the maxima of its subtree.
-                    if i == 0 {
-                        return;
-                    }
-                    i -= 1;
-                    continue;
+            let side = usize::from(below > n);
+            let heavy = LEFT_HEAVY + side as u32;
+            let w = self.word(n, 0);
+            let b = w & 3;
+            if b == 0 {
+                // Now heavy on `side`, one level higher: go on up.
+                self.set_word(n, 0, w | heavy);
+                if self.max(n) < size {
+                    self.set_word(n, 2, size as u32);
                 }
+                if i == 0 {
+                    return;
+                }
+                i -= 1;
+                below = n;
+                continue;
             }
-            if self.max(n) < size {
-                self.set_word(n, 2, size as u32);
-            } else if !grew {
-                return;
+            if b != heavy {
+                // Balanced now, the height is unchanged.
+                self.set_word(n, 0, w & !3);
+                if self.max(n) < size {
+                    self.set_word(n, 2, size as u32);
+                }
+            } else {
+                let c = self.child(n, side);
+                let top = if self.bal(c) == heavy {
+                    let t = self.rotate(n, side);
+                    self.set_bal(n, 0);
+                    self.set_bal(t, 0);
+                    t
+                } else {
+                    self.rotate_twice(n, side)
+                };
+                // The rotation recomputed the maxima of its subtree.
+                self.relink(root, path, i, top);
+                path.set(i, top);
             }
-            if i == 0 {
-                return;
-            }
-            i -= 1;
+            self.raised(path, i, size);
+            return;
         }
     }
 
     /// After the subtree on side `path.side(i)` of `path[i]` lost one level (a node was unlinked
-    /// below) and some sizes below changed: rebalances and recomputes the maxima upwards. Nodes at
-    /// depth `keep` and above are always revisited up to the first one whose maximum and height
-    /// do not change.
+    /// below) and some sizes below changed: rebalances while the height shrinks, then recomputes
+    /// the maxima upwards. Every node at depth `keep` or below on the path is recomputed; above
+    /// `keep`, up to the first node whose maximum does not change.
     fn shrunk(self, root: &mut usize, path: &mut Path, mut i: usize, keep: usize) {
-        let mut shrinking = true;
+        // The entry below `path[i]` on the path (the side that lost the level is read from it).
+        let mut below = path.at(i + 1);
         loop {
             let n = path.at(i);
+            let side = usize::from(below > n);
+            let heavy = LEFT_HEAVY + side as u32;
             let old = self.max(n);
-            let mut top = n;
-            if shrinking {
-                let side = path.side(i);
-                let heavy = LEFT_HEAVY + side as u32;
-                let b = self.bal(n);
-                if b == heavy {
+            let w = self.word(n, 0);
+            let b = w & 3;
+            let (top, shrinking) = if b == heavy {
+                self.set_word(n, 0, w & !3);
+                (n, true)
+            } else if b == 0 {
+                self.set_word(n, 0, w | (LEFT_HEAVY + (1 - side) as u32));
+                (n, false)
+            } else {
+                // Heavy on the other side: rotate its child up.
+                let e = 1 - side;
+                let c = self.child(n, e);
+                let cb = self.bal(c);
+                let top = if cb == 0 {
+                    let t = self.rotate(n, e);
+                    self.set_bal(n, b);
+                    self.set_bal(t, LEFT_HEAVY + side as u32);
+                    t
+                } else if cb == b {
+                    let t = self.rotate(n, e);
                     self.set_bal(n, 0);
-                } else if b == 0 {
-                    self.set_bal(n, LEFT_HEAVY + (1 - side) as u32);
-                    shrinking = false;
+                    self.set_bal(t, 0);
+                    t
                 } else {
-                    // Heavy on the other side: rotate its child up.
-                    let e = 1 - side;
-                    let c = self.child(n, e);
-                    let cb = self.bal(c);
-                    top = if cb == 0 {
-                        let t = self.rotate(n, e);
-                        self.set_bal(n, b);
-                        self.set_bal(t, LEFT_HEAVY + side as u32);
-                        shrinking = false;
-                        t
-                    } else if cb == b {
-                        let t = self.rotate(n, e);
-                        self.set_bal(n, 0);
-                        self.set_bal(t, 0);
-                        t
-                    } else {
-                        self.rotate_twice(n, e)
-                    };
-                    self.relink(root, path, i, top);
-                    path.set(i, top);
-                }
-            }
-            let m = if top == n {
+                    self.rotate_twice(n, e)
+                };
+                self.relink(root, path, i, top);
+                path.set(i, top);
+                (top, cb != 0)
+            };
+            // A rotation recomputed the maxima of its subtree.
+            let new = if top == n {
                 self.fix_max(n)
             } else {
                 self.max(top)
             };
-            if !shrinking && m == old && i <= keep {
+            if !shrinking {
+                self.refresh(path, i, new != old, keep);
                 return;
             }
             if i == 0 {
                 return;
             }
             i -= 1;
+            below = top;
+        }
+    }
+
+    /// Recomputes the maxima above `path[i]` (whose own maximum is right, and `changed` or not):
+    /// every node down to depth `keep`, then up to the first one that does not change.
+    #[inline]
+    fn refresh(self, path: &Path, mut i: usize, mut changed: bool, keep: usize) {
+        while i > 0 && (changed || i > keep) {
+            i -= 1;
+            let p = path.at(i);
+            let old = self.max(p);
+            changed = self.fix_max(p) != old;
         }
     }
 
@@ -460,7 +495,7 @@ impl<T: TargetLayout> Nodes<'_, T> {
         let i = path.len - 1;
         let x = path.at(i);
         let l = self.child(x, 0);
-        let c = if l != NT { l } else { self.child(x, 1) };
+        let c = if l != self.nil { l } else { self.child(x, 1) };
         self.relink(root, path, i, c);
         path.len = i;
         if i > 0 {
@@ -473,13 +508,12 @@ impl<T: TargetLayout> Nodes<'_, T> {
         let ix = path.len - 1;
         let x = path.at(ix);
         let (l, r) = (self.child(x, 0), self.child(x, 1));
-        if l == NT || r == NT {
+        if l == self.nil || r == self.nil {
             self.unlink_last(root, path, ix);
             return true;
         }
         // Two children: the in-order successor `y` (leftmost of the right subtree) takes `x`'s
         // place in the tree, then `y` is unlinked from where it was.
-        path.went(ix, 1);
         let Some(y) = self.spine(path, r, 0) else {
             return false;
         };
@@ -489,8 +523,10 @@ impl<T: TargetLayout> Nodes<'_, T> {
         // `y` starts with `x`'s maximum, the old maximum of the place: the repair recomputes it.
         let xm = self.max(x);
         if iy == ix + 1 {
-            // `y` is `x`'s right child: it keeps its right subtree.
+            // `y` is `x`'s right child: it keeps its right subtree, which lost the level. The
+            // path entry below `y` must read as its right side: any key above `y` will do.
             self.set_node(y, l, yr, bal, xm);
+            path.set(iy, NT);
         } else {
             self.set_child(path.at(iy - 1), 0, yr);
             self.set_node(y, l, r, bal, xm);
@@ -512,10 +548,9 @@ impl<T: TargetLayout> Nodes<'_, T> {
             }
             path.push(n);
             let c = self.child(n, side);
-            if c == NT {
+            if c == self.nil {
                 return Some(n);
             }
-            path.went(path.len - 1, side);
             n = c;
         }
     }
@@ -529,8 +564,8 @@ impl<T: TargetLayout> Nodes<'_, T> {
         {
             let ok = path.len < PATH - 1 && self.node_ok(n) && {
                 let (l, r) = (self.child(n, 0), self.child(n, 1));
-                (l == NT || (self.node_ok(l) && self.kids_ok(l)))
-                    && (r == NT || (self.node_ok(r) && self.kids_ok(r)))
+                (l == self.nil || (self.node_ok(l) && self.kids_ok(l)))
+                    && (r == self.nil || (self.node_ok(r) && self.kids_ok(r)))
             };
             if !ok {
                 self.a.fault(n);
@@ -560,7 +595,7 @@ impl<T: TargetLayout> Nodes<'_, T> {
     #[cfg(feature = "validate-cheap")]
     fn kids_ok(self, n: usize) -> bool {
         let (l, r) = (self.child(n, 0), self.child(n, 1));
-        (l == NT || self.node_ok(l)) && (r == NT || self.node_ok(r))
+        (l == self.nil || self.node_ok(l)) && (r == self.nil || self.node_ok(r))
     }
 
     /// `validate-cheap`: `n` is a free block of non-zero size on the grid inside a region.
@@ -612,8 +647,13 @@ impl<T: TargetLayout> Nodes<'_, T> {
 /// ```
 #[derive(Debug)]
 pub struct AddressTree<const VERIFY: bool = false> {
-    /// Root node (`NT`: empty).
+    /// Root node (`nil`: empty).
     root: usize,
+    /// The null link, chosen so that reading its `max` word reads the size word of `pxEnd`,
+    /// which is always 0: `pxEnd + WORD - slot(2)`, eight bytes below `pxEnd` in every layout
+    /// (never a block: no block is that small). Maxima are then computed without a test for a
+    /// missing child. Only the `max` word of `nil` is ever read, and nothing is written there.
+    nil: usize,
     /// The highest-addressed free block (`NT`: none), kept beside the tree: every node lies below
     /// it. Allocations that no hole fits are carved from it, and frees next to it merge into it,
     /// without a tree update.
@@ -627,33 +667,34 @@ pub struct AddressTree<const VERIFY: bool = false> {
 
 impl<const VERIFY: bool> AddressTree<VERIFY> {
     #[inline(always)]
-    fn nodes<T: TargetLayout>(a: &Arena<T>) -> Nodes<'_, T> {
-        Nodes { a }
+    fn nodes<'a, T: TargetLayout>(&self, a: &'a Arena<T>) -> Nodes<'a, T> {
+        Nodes { a, nil: self.nil }
     }
 
     /// Attaches the free block `b` of `size` bytes (header written) as a leaf at the end of `path`
     /// (the search path of `b`), and repairs the tree.
     fn attach<T: TargetLayout>(&mut self, a: &Arena<T>, path: &mut Path, b: usize, size: usize) {
-        let t = Self::nodes(a);
-        t.set_node(b, NT, NT, 0, size);
+        let t = self.nodes(a);
+        t.set_node(b, t.nil, t.nil, 0, size);
         if path.len == 0 {
             self.root = b;
             return;
         }
         let i = path.len - 1;
+        // `b` joins the path: `grown` reads the side below `path[i]` from it.
+        path.push(b);
         t.set_child(path.at(i), path.side(i), b);
         t.grown(&mut self.root, path, i, size);
     }
 
     /// Adds the free block `b` (header written), above every node, to the tree.
     fn push_last<T: TargetLayout>(&mut self, a: &Arena<T>, b: usize) -> bool {
-        let t = Self::nodes(a);
+        let t = self.nodes(a);
         let mut path = Path::new();
-        if self.root != NT {
+        if self.root != self.nil {
             if t.spine(&mut path, self.root, 1).is_none() {
                 return false;
             }
-            path.went(path.len - 1, 1);
         }
         self.attach(a, &mut path, b, t.size(b));
         true
@@ -662,9 +703,9 @@ impl<const VERIFY: bool> AddressTree<VERIFY> {
     /// Removes the highest node from the tree and returns it (`NT`: the tree was empty; `None`:
     /// a link did not check out, nothing was changed).
     fn pop_last<T: TargetLayout>(&mut self, a: &Arena<T>) -> Option<usize> {
-        let t = Self::nodes(a);
+        let t = self.nodes(a);
         let mut path = Path::new();
-        if self.root == NT {
+        if self.root == self.nil {
             return Some(NT);
         }
         let n = t.spine(&mut path, self.root, 1)?;
@@ -676,11 +717,11 @@ impl<const VERIFY: bool> AddressTree<VERIFY> {
     /// The highest node (`NT`: none; `None`: a link did not check out).
     #[inline]
     fn last<T: TargetLayout>(&self, a: &Arena<T>) -> Option<usize> {
-        let t = Self::nodes(a);
+        let t = self.nodes(a);
         let path = Path::new();
         let mut n = self.root;
         let mut last = NT;
-        while n != NT {
+        while n != self.nil {
             if !t.vet(&path, n) {
                 return None;
             }
@@ -694,7 +735,7 @@ impl<const VERIFY: bool> AddressTree<VERIFY> {
     /// or, when the highest node ends where the block begins, to that node.
     #[inline]
     fn free_below_top<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize, size: usize) -> bool {
-        let t = Self::nodes(a);
+        let t = self.nodes(a);
         let Some(last) = self.last(a) else {
             return false;
         };
@@ -721,7 +762,7 @@ impl<const VERIFY: bool> AddressTree<VERIFY> {
     /// block and the old one joins the tree.
     #[inline]
     fn free_above_top<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize, size: usize) -> bool {
-        let t = Self::nodes(a);
+        let t = self.nodes(a);
         let top = self.top;
         let ts = t.size(top);
         if top + ts == block {
@@ -745,7 +786,7 @@ impl<const VERIFY: bool> AddressTree<VERIFY> {
     /// the merged block's header. `false`: a link did not check out (recorded), nothing written.
     #[inline(always)]
     fn merge_in<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize, size: usize) -> bool {
-        let t = Self::nodes(a);
+        let t = self.nodes(a);
         let end = block + size;
         let top = self.top;
         if top == NT {
@@ -761,25 +802,25 @@ impl<const VERIFY: bool> AddressTree<VERIFY> {
         }
         // One descent by address: it passes through both neighbours of `block` in the tree.
         let mut path = Path::new();
-        let (mut pred, mut ip) = (NT, 0);
-        let (mut succ, mut is) = (NT, 0);
+        // Depths of the deepest nodes passed below and above `block`: its lower and upper
+        // neighbours in the tree.
+        let (mut ip, mut is) = (usize::MAX, usize::MAX);
         let mut n = self.root;
-        while n != NT {
+        while n != self.nil {
             if !t.vet(&path, n) {
                 return false;
             }
-            path.push(n);
-            let i = path.len - 1;
-            if block < n {
-                (succ, is) = (n, i);
-                path.went(i, 0);
-                n = t.child(n, 0);
+            let right = block > n;
+            if right {
+                ip = path.len;
             } else {
-                (pred, ip) = (n, i);
-                path.went(i, 1);
-                n = t.child(n, 1);
+                is = path.len;
             }
+            path.push(n);
+            n = t.child(n, usize::from(right));
         }
+        let pred = if ip == usize::MAX { NT } else { path.at(ip) };
+        let succ = if is == usize::MAX { NT } else { path.at(is) };
         let low = pred != NT && pred + t.size(pred) == block;
         let up = succ == end;
         match (low, up) {
@@ -860,7 +901,7 @@ impl<const VERIFY: bool> AddressTree<VERIFY> {
         a: &Arena<T>,
         regions: &[Region],
     ) -> Result<usize, Broken> {
-        let t = Self::nodes(a);
+        let t = self.nodes(a);
         let top = self.top;
         if top != NT {
             let bad = |what| Broken {
@@ -895,7 +936,7 @@ impl<const VERIFY: bool> AddressTree<VERIFY> {
         depth: usize,
         count: &mut usize,
     ) -> Result<u32, Broken> {
-        if n == NT {
+        if n == self.nil {
             return Ok(0);
         }
         let bad = |kind, what| Err(Broken { kind, off: n, what });
@@ -946,10 +987,10 @@ impl<const VERIFY: bool> AddressTree<VERIFY> {
 
     /// Whether `x` is a node (a descent by address, bounded and checked as the structure walk).
     fn contains<T: TargetLayout>(&self, a: &Arena<T>, regions: &[Region], x: usize) -> bool {
-        let t = Self::nodes(a);
+        let t = self.nodes(a);
         let mut n = self.root;
         for _ in 0..PATH {
-            if n == NT || !inside::<T>(regions, n, T::HEADER + T::ALIGN) {
+            if n == self.nil || !inside::<T>(regions, n, T::HEADER + T::ALIGN) {
                 return false;
             }
             if n == x {
@@ -968,6 +1009,7 @@ impl<const VERIFY: bool> FreeIndex for AddressTree<VERIFY> {
     const END_MARKERS: bool = true;
     const EMPTY: Self = AddressTree {
         root: NT,
+        nil: NT,
         top: NT,
         end: NIL,
         markers: false,
@@ -1005,6 +1047,10 @@ impl<const VERIFY: bool> FreeIndex for AddressTree<VERIFY> {
         #[allow(clippy::let_unit_value)]
         let () = Fits::<T>::OK;
         *self = Self::EMPTY;
+        if let Some(last) = regions.last() {
+            self.nil = last.end + T::WORD - slot::<T>(2);
+            self.root = self.nil;
+        }
         // The engine wrote every region's free block and end marker (link NIL: listed). Regions
         // ascend: the last one's block is the top block, the others go into the tree in order.
         for r in regions {
@@ -1024,10 +1070,10 @@ impl<const VERIFY: bool> FreeIndex for AddressTree<VERIFY> {
     fn find<T: TargetLayout>(&self, a: &Arena<T>, wanted: usize, path: &mut Path) -> bool {
         #[allow(clippy::let_unit_value)]
         let () = Fits::<T>::OK;
-        let t = Self::nodes(a);
+        let t = self.nodes(a);
         let mut n = self.root;
-        (path.len, path.right) = (0, 0);
-        if n == NT || !t.vet(path, n) || t.max(n) < wanted {
+        path.len = 0;
+        if n == self.nil || !t.vet(path, n) || t.max(n) < wanted {
             // Nothing in the tree fits: the top block (above every node) if it does.
             let top = self.top;
             if top == NT || !t.vet_top(top) || t.size(top) < wanted {
@@ -1043,18 +1089,18 @@ impl<const VERIFY: bool> FreeIndex for AddressTree<VERIFY> {
         }
         loop {
             path.push(n);
+            // Left while the left subtree has a fit; else this block; else the right subtree
+            // (which has one: the subtree maximum says so).
             let l = t.child(n, 0);
-            let side = if l != NT && t.max(l) >= wanted {
-                0
+            n = if t.max(l) >= wanted {
+                l
             } else if t.size(n) >= wanted {
                 path.block = n;
                 return true;
             } else {
-                1
+                t.word(n, 1) as usize
             };
-            path.went(path.len - 1, side);
-            n = t.child(n, side);
-            debug_assert!(n != NT, "subtree maximum lies");
+            debug_assert!(n != self.nil, "subtree maximum lies");
             if !t.vet(path, n) {
                 return false;
             }
@@ -1068,7 +1114,7 @@ impl<const VERIFY: bool> FreeIndex for AddressTree<VERIFY> {
         path: &mut Path,
         rest: Option<(usize, usize)>,
     ) {
-        let t = Self::nodes(a);
+        let t = self.nodes(a);
         if path.len == 0 {
             // The top block.
             match rest {
@@ -1139,11 +1185,11 @@ impl<const VERIFY: bool> FreeIndex for AddressTree<VERIFY> {
             }
             return;
         }
-        let t = Self::nodes(a);
+        let t = self.nodes(a);
         let mut path = Path::new();
         let mut n = self.root;
         loop {
-            if n == NT {
+            if n == self.nil {
                 // Not in the tree: a header that claims to be free but is not a node.
                 a.fault(block);
                 return;
@@ -1155,9 +1201,7 @@ impl<const VERIFY: bool> FreeIndex for AddressTree<VERIFY> {
             if n == block {
                 break;
             }
-            let side = usize::from(block > n);
-            path.went(path.len - 1, side);
-            n = t.child(n, side);
+            n = t.child(n, usize::from(block > n));
         }
         t.delete_last(&mut self.root, &mut path);
         if VERIFY {
@@ -1178,7 +1222,7 @@ impl<const VERIFY: bool> FreeIndex for AddressTree<VERIFY> {
                 s.add(0);
             }
         }
-        let t = Self::nodes(a);
+        let t = self.nodes(a);
         if self.top != NT {
             if !inside::<T>(regions, self.top, T::HEADER + T::ALIGN) {
                 return Err((s, self.top));
@@ -1190,7 +1234,7 @@ impl<const VERIFY: bool> FreeIndex for AddressTree<VERIFY> {
         let mut depth = 0;
         let mut node = self.root;
         loop {
-            if node != NT {
+            if node != self.nil {
                 if depth >= PATH || !inside::<T>(regions, node, T::HEADER + T::ALIGN) {
                     return Err((s, node));
                 }
