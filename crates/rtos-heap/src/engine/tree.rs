@@ -691,10 +691,8 @@ impl<const VERIFY: bool> AddressTree<VERIFY> {
     fn push_last<T: TargetLayout>(&mut self, a: &Arena<T>, b: usize) -> bool {
         let t = self.nodes(a);
         let mut path = Path::new();
-        if self.root != self.nil {
-            if t.spine(&mut path, self.root, 1).is_none() {
-                return false;
-            }
+        if self.root != self.nil && t.spine(&mut path, self.root, 1).is_none() {
+            return false;
         }
         self.attach(a, &mut path, b, t.size(b));
         true
