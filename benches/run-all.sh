@@ -21,6 +21,7 @@ driver="$target/release/bench-driver"
 "$driver" callgrind               # results/instructions.json (headline + ladder)
 "$driver" outcomes                # results/outcomes.json (failed allocations, peak live bytes)
 "$driver" efficiency              # results/efficiency.json (50 seeds)
+"$driver" index-work              # results/index_work.json (what heap_4's free-block index does)
 "$driver" memory                  # results/memory.json (footprint, minimum block, fixed costs)
 "$driver" codesize                # results/codesize.json (allocate + free path bytes)
 "$driver" latency                 # results/latency.json (cycle counter percentiles)

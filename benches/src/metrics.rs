@@ -113,3 +113,92 @@ pub fn control(kind: Kind, region: usize) -> Control {
         largest_alloc: lo,
     }
 }
+
+/// What heap_4's free-block index has to do on a workload: how many free blocks each timed
+/// operation meets, and how each changes their number. Observed with `Heap4<Native>`'s statistics
+/// (the list index; the tree places every block the same, so it sees the same free blocks).
+///
+/// A balanced search tree over `n` keys needs at least about `log2(n + 1)` comparisons to place a
+/// key, so `mean_log2` bounds from below the depth of every descent of the tree index.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct IndexWork {
+    /// Timed allocations that succeeded.
+    pub allocs: usize,
+    /// Timed frees.
+    pub frees: usize,
+    /// Mean number of free blocks (the top block included) before a timed operation.
+    pub mean_free_blocks: f64,
+    /// Mean of `log2(free blocks + 1)` before a timed operation.
+    pub mean_log2: f64,
+    /// Allocations that took a free block whole (one free block fewer): a deletion from the index.
+    pub exact: usize,
+    /// Allocations that split a free block (as many free blocks as before).
+    pub split: usize,
+    /// Frees that merged with no neighbour (one free block more): an insertion into the index.
+    pub attach: usize,
+    /// Frees that merged with one free neighbour.
+    pub merge_one: usize,
+    /// Frees that merged with both neighbours (one free block fewer).
+    pub merge_two: usize,
+}
+
+/// [`IndexWork`] of workload `name` (set-up untimed, as in the other measurements).
+///
+/// # Panics
+/// If `name` is not a known workload.
+pub fn index_work(name: &str) -> IndexWork {
+    use core::ptr::NonNull;
+    use rtos_heap::RawHeap;
+    use rtos_heap_workloads::Op;
+
+    let w = crate::workload(name).expect("known workload");
+    let mut s = crate::subjects::heap4_c(w.heap_size);
+    let heap = &mut s.heap.0;
+    let mut live: Vec<Option<NonNull<u8>>> = vec![None; w.id_count()];
+    let mut out = IndexWork::default();
+    let (mut blocks_sum, mut log_sum, mut timed) = (0usize, 0f64, 0usize);
+    for (i, &op) in w.setup.iter().chain(&w.ops).enumerate() {
+        let is_timed = i >= w.setup.len();
+        let before = heap.stats().free_blocks;
+        let freed = match op {
+            Op::Alloc { id, size, .. } => {
+                // Workloads ask for alignment 8 = portBYTE_ALIGNMENT, which malloc always gives.
+                live[id as usize] = heap.malloc(size as usize).ok();
+                if live[id as usize].is_none() {
+                    continue;
+                }
+                false
+            }
+            Op::Free { id } => {
+                let Some(p) = live[id as usize].take() else {
+                    continue;
+                };
+                // SAFETY: `p` was returned by this heap and is freed once (its slot is cleared).
+                unsafe { heap.free(p, None) }.expect("a live block frees");
+                true
+            }
+        };
+        if !is_timed {
+            continue;
+        }
+        timed += 1;
+        blocks_sum += before;
+        log_sum += ((before + 1) as f64).log2();
+        let after = heap.stats().free_blocks;
+        match (freed, after as isize - before as isize) {
+            (false, -1) => out.exact += 1,
+            (false, _) => out.split += 1,
+            (true, 1) => out.attach += 1,
+            (true, 0) => out.merge_one += 1,
+            (true, _) => out.merge_two += 1,
+        }
+        if freed {
+            out.frees += 1;
+        } else {
+            out.allocs += 1;
+        }
+    }
+    out.mean_free_blocks = blocks_sum as f64 / timed.max(1) as f64;
+    out.mean_log2 = log_sum / timed.max(1) as f64;
+    out
+}

@@ -10,8 +10,8 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 use crate::results::{
-    self, CodeSizeRow, CpuTimeRow, EfficiencyRow, Instructions, LatencyRow, Machine, MemoryRow,
-    OutcomeRow,
+    self, CodeSizeRow, CpuTimeRow, EfficiencyRow, IndexWorkRow, Instructions, LatencyRow, Machine,
+    MemoryRow, OutcomeRow,
 };
 use crate::subjects::Kind;
 use crate::svg::{LogLogChart, Series};
@@ -271,6 +271,29 @@ fn outcome_table(rows: &[OutcomeRow]) -> String {
     s
 }
 
+fn index_work_table(rows: &[IndexWorkRow]) -> String {
+    let pct = |n: usize, of: usize| 100.0 * n as f64 / of.max(1) as f64;
+    let mut s = String::from(
+        "| workload | free blocks per op (mean) | log2(n + 1) (mean) | allocations: split / whole | frees: insert / merge one / merge both |\n|---|---:|---:|---|---|\n",
+    );
+    for r in rows {
+        let w = &r.work;
+        let _ = writeln!(
+            s,
+            "| {} | {:.1} | {:.2} | {:.0} % / {:.0} % | {:.0} % / {:.0} % / {:.0} % |",
+            r.workload,
+            w.mean_free_blocks,
+            w.mean_log2,
+            pct(w.split, w.allocs),
+            pct(w.exact, w.allocs),
+            pct(w.attach, w.frees),
+            pct(w.merge_one, w.frees),
+            pct(w.merge_two, w.frees),
+        );
+    }
+    s
+}
+
 fn efficiency_table(rows: &[EfficiencyRow]) -> String {
     let mut s = header(&["mean".into(), "min".into(), "max".into()]);
     for k in kinds() {
@@ -411,6 +434,9 @@ pub fn write(dir: &Path, doc: &Path, chart: &Path) -> Result<()> {
     }
     if let Some(rows) = read_opt::<Vec<OutcomeRow>>(dir, "outcomes.json") {
         text = replace_section(&text, "outcomes", &outcome_table(&rows))?;
+    }
+    if let Some(rows) = read_opt::<Vec<IndexWorkRow>>(dir, "index_work.json") {
+        text = replace_section(&text, "index-work", &index_work_table(&rows))?;
     }
     if let Some(rows) = read_opt::<Vec<EfficiencyRow>>(dir, "efficiency.json") {
         text = replace_section(&text, "efficiency", &efficiency_table(&rows))?;

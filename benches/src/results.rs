@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::metrics::{Control, Footprint};
+use crate::metrics::{Control, Footprint, IndexWork};
 use crate::replay::Outcome;
 
 /// Instructions per operation of one allocator on one workload (callgrind, baseline subtracted).
@@ -47,6 +47,15 @@ pub struct OutcomeRow {
     pub heap_size: usize,
     /// What the counting replay observed (set-up and timed operations).
     pub outcome: Outcome,
+}
+
+/// What heap_4's free-block index has to do on one workload (see [`IndexWork`]).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IndexWorkRow {
+    /// Workload name.
+    pub workload: String,
+    /// The counts.
+    pub work: IndexWork,
 }
 
 /// Efficiency ratios of one allocator over the seeds.

@@ -14,8 +14,8 @@ use rtos_heap_bench::replay::{
     Slots, free_all, latencies, replay_ladder_timed, replay_setup, replay_timed,
 };
 use rtos_heap_bench::results::{
-    self, CodeSizeRow, CpuTimeRow, EfficiencyRow, Instructions, LatencyRow, Machine, MemoryRow,
-    OutcomeRow,
+    self, CodeSizeRow, CpuTimeRow, EfficiencyRow, IndexWorkRow, Instructions, LatencyRow, Machine,
+    MemoryRow, OutcomeRow,
 };
 use rtos_heap_bench::subjects::Kind;
 use rtos_heap_bench::{
@@ -59,6 +59,13 @@ enum Cmd {
     Outcomes {
         /// Output file.
         #[arg(long, default_value = "results/outcomes.json")]
+        out: PathBuf,
+    },
+    /// What heap_4's free-block index has to do on each workload: free blocks met per
+    /// operation, and the mix of splits, whole takes, insertions and merges.
+    IndexWork {
+        /// Output file.
+        #[arg(long, default_value = "results/index_work.json")]
         out: PathBuf,
     },
     /// The efficiency ratio over the 50 seeds.
@@ -130,6 +137,7 @@ fn main() -> Result<()> {
             allocs,
         } => run_callgrind(&out, &scratch, workloads, allocs),
         Cmd::Outcomes { out } => outcomes(&out),
+        Cmd::IndexWork { out } => index_work(&out),
         Cmd::Efficiency { out } => efficiency(&out),
         Cmd::Latency { out, repeat } => latency(&out, repeat),
         Cmd::Memory { out } => memory(&out),
@@ -259,6 +267,20 @@ fn outcomes(out: &Path) -> Result<()> {
                 outcome,
             });
         }
+    }
+    results::write(out, &rows)
+}
+
+fn index_work(out: &Path) -> Result<()> {
+    let rows: Vec<IndexWorkRow> = MAIN_WORKLOADS
+        .iter()
+        .map(|w| IndexWorkRow {
+            workload: (*w).into(),
+            work: metrics::index_work(w),
+        })
+        .collect();
+    for r in &rows {
+        eprintln!("index-work {}: {:?}", r.workload, r.work);
     }
     results::write(out, &rows)
 }

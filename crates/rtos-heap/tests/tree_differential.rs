@@ -62,6 +62,19 @@ struct Pair<A, B> {
 }
 
 impl<A: RawHeap, B: RawHeap> Pair<A, B> {
+    /// The two heaps over memory starting at `list_base` and `tree_base`, nothing live yet.
+    fn new(list: A, tree: B, list_base: *mut u8, tree_base: *mut u8, ops: usize) -> Self {
+        Pair {
+            list,
+            tree,
+            list_base: list_base as usize,
+            tree_base: tree_base as usize,
+            live: Vec::new(),
+            freed: None,
+            ops,
+        }
+    }
+
     fn off_l(&self, p: NonNull<u8>) -> usize {
         p.as_ptr() as usize - self.list_base
     }
@@ -248,15 +261,7 @@ fn heap4<T: TargetLayout, const VERIFY: bool>(
     }
     // Lay the heaps out with a first allocation to learn the bases (aligned starts).
     let (pa, pb) = (list.malloc(1).unwrap(), tree.malloc(1).unwrap());
-    let mut pair = Pair {
-        list_base: a as usize,
-        tree_base: b as usize,
-        list,
-        tree,
-        live: Vec::new(),
-        freed: None,
-        ops: 1,
-    };
+    let mut pair = Pair::new(list, tree, a, b, 1);
     assert_eq!(pair.off_l(pa), pair.off_t(pb));
     pair.live.push(Live {
         list: pa,
@@ -301,15 +306,7 @@ fn heap5<T: TargetLayout>(seed: u64, regions: usize, ops: usize, sizes: Sizes) -
     if l.is_err() {
         return 0;
     }
-    let mut pair = Pair {
-        list_base: a as usize,
-        tree_base: b as usize,
-        list,
-        tree,
-        live: Vec::new(),
-        freed: None,
-        ops: 0,
-    };
+    let mut pair = Pair::new(list, tree, a, b, 0);
     pair.same("define");
     pair.run(&mut rng, ops, sizes)
 }

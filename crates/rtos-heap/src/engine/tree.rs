@@ -741,6 +741,8 @@ impl<const VERIFY: bool> AddressTree<VERIFY> {
         let mut s = size + t.size(top);
         if last != NT && last + t.size(last) == block {
             s += t.size(last);
+            // The spine is walked again, with a path: rare, and cheaper than keeping a path on
+            // the common walk above (measured: `fragmented` 130 -> 158 instructions per operation).
             if self.pop_last(a).is_none() {
                 return false;
             }
