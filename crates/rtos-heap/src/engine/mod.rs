@@ -380,7 +380,7 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
     }
 
     /// Finds, splits and marks a block of `wanted` bytes; returns its offset.
-    #[inline]
+    #[inline(always)]
     fn alloc_block(&mut self, wanted: usize) -> Result<usize, AllocError> {
         if wanted & T::SIZE_MSB != 0 {
             return Err(AllocError::SizeOverflow);
