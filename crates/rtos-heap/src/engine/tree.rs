@@ -33,7 +33,10 @@
 //! Three 32-bit words: `left | balance`, `right`, `max` (the largest block size in the subtree).
 //! Child links are byte offsets from the heap base; block offsets are multiples of
 //! `portBYTE_ALIGNMENT` (at least 8 here), so the low two bits of `left` hold the AVL balance.
-//! `0xFFFF_FFF8` is the null link.
+//!
+//! The null link ([`AddressTree::nil`]) is the offset whose `max` word is `pxEnd`'s size word,
+//! always 0: maxima are recomputed as `max(size, max(left), max(right))` with no test for a
+//! missing child. Only that word of it is ever read, never written.
 //!
 //! | target | header | link word | payload bytes used | smallest free block (payload) |
 //! |---|---|---|---|---|
@@ -81,7 +84,8 @@ use crate::engine::{Region, Summary};
 /// offsets and sizes are stored as 32-bit words.
 pub const MAX_SPAN: usize = 0xFFFF_FFF0;
 
-/// Null link (a node word value; its low three bits are clear like every offset's).
+/// "None" for the top block, a path's found block and the neighbours a free looks for (not a
+/// child link: those use [`AddressTree::nil`]); also a key above every node.
 const NT: usize = 0xFFFF_FFF8;
 /// Link word of an intermediate end marker that a free block below it has absorbed.
 const ABSORBED: usize = 0;
