@@ -141,7 +141,12 @@ pub fn library(cfg: Config) -> PathBuf {
         .arg("--target-dir")
         .arg(&target));
     let lib = lib_dir.join("librtos_heap_ffi.a");
-    std::fs::copy(target.join("ffi-release/librtos_heap_ffi.a"), &lib).unwrap();
+    // Copy, then rename over the old copy: another test of the same configuration may be linking
+    // against it right now (the lock covers the build, not the link), and must never read a
+    // half-written archive. The rename swaps the file whole; a reader keeps the one it opened.
+    let tmp = lib_dir.join(format!("librtos_heap_ffi.a.{}.tmp", std::process::id()));
+    std::fs::copy(target.join("ffi-release/librtos_heap_ffi.a"), &tmp).unwrap();
+    std::fs::rename(&tmp, &lib).unwrap();
     lib
 }
 
