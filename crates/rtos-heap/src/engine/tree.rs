@@ -393,8 +393,8 @@ impl<T: TargetLayout> Nodes<'_, T> {
 
     /// After the subtree on side `path.side(i)` of `path[i]` lost one level (a node was unlinked
     /// below) and some sizes below changed: rebalances while the height shrinks, then recomputes
-    /// the maxima upwards. Every node at depth `keep` or below on the path is recomputed; above
-    /// `keep`, up to the first node whose maximum does not change.
+    /// the maxima upwards: every node of the path from `path[i]` up to depth `keep` included, then
+    /// further up while a maximum changes.
     fn shrunk(self, root: &mut usize, path: &mut Path, mut i: usize, keep: usize) {
         // The entry below `path[i]` on the path (the side that lost the level is read from it).
         let mut below = path.at(i + 1);
@@ -452,7 +452,8 @@ impl<T: TargetLayout> Nodes<'_, T> {
     }
 
     /// Recomputes the maxima above `path[i]` (whose own maximum is right, and `changed` or not):
-    /// every node down to depth `keep`, then up to the first one that does not change.
+    /// every node from there up to depth `keep` included, then further up while a maximum
+    /// changes.
     #[inline]
     fn refresh(self, path: &Path, mut i: usize, mut changed: bool, keep: usize) {
         while i > 0 && (changed || i > keep) {
