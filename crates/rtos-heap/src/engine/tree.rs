@@ -1112,7 +1112,7 @@ impl<const VERIFY: bool> FreeIndex for AddressTree<VERIFY> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn take<T: TargetLayout>(
         &mut self,
         a: &Arena<T>,
