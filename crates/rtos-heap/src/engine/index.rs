@@ -26,6 +26,29 @@ pub struct Pos {
     pub block: usize,
 }
 
+/// What an index's `find` fills in for its `take`: every index answers with the block found.
+pub trait Found {
+    /// Nothing found yet (what `find` starts from).
+    fn none() -> Self;
+    /// The offset of the block found.
+    fn block(&self) -> usize;
+}
+
+impl Found for Pos {
+    #[inline(always)]
+    fn none() -> Pos {
+        Pos {
+            prev: NIL,
+            block: NIL,
+        }
+    }
+
+    #[inline(always)]
+    fn block(&self) -> usize {
+        self.block
+    }
+}
+
 pub(crate) mod sealed {
     /// Keeps [`FreeIndex`](super::FreeIndex) implementable only inside this crate.
     pub trait Sealed {}
@@ -71,11 +94,7 @@ pub trait FreeIndex: sealed::Sealed {
     }
 
     /// Where `find` found a block, for `take` (filled in place: the tree's is a search path).
-    type Found;
-    /// An empty [`Found`](Self::Found) for `find` to fill.
-    fn not_found() -> Self::Found;
-    /// The block offset of a `find` answer.
-    fn found_block(found: &Self::Found) -> usize;
+    type Found: Found;
 
     /// First list node, or `NIL` (lists only; the tree answers `NIL`).
     fn head(&self) -> usize;
@@ -249,19 +268,6 @@ impl FreeIndex for AddressList {
         end: NIL,
     };
     type Found = Pos;
-
-    #[inline(always)]
-    fn not_found() -> Pos {
-        Pos {
-            prev: NIL,
-            block: NIL,
-        }
-    }
-
-    #[inline(always)]
-    fn found_block(found: &Pos) -> usize {
-        found.block
-    }
 
     fn check_met<T: TargetLayout>(
         &self,
@@ -457,19 +463,6 @@ impl FreeIndex for SizeList {
     const END_MARKERS: bool = false;
     const EMPTY: Self = SizeList { head: NIL };
     type Found = Pos;
-
-    #[inline(always)]
-    fn not_found() -> Pos {
-        Pos {
-            prev: NIL,
-            block: NIL,
-        }
-    }
-
-    #[inline(always)]
-    fn found_block(found: &Pos) -> usize {
-        found.block
-    }
 
     fn check_met<T: TargetLayout>(
         &self,

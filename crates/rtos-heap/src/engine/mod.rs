@@ -27,7 +27,7 @@ use crate::target::{TargetLayout, align_down, align_up};
 use crate::validate::{CorruptionKind, Operation};
 use crate::{BlockInfo, BlockKind, HeapRegion, ReallocError};
 
-use index::{FreeIndex, Met};
+use index::{Found, FreeIndex, Met};
 
 /// One region of a heap, as offsets from the heap base.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -388,7 +388,7 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         if wanted > self.free {
             return Err(AllocError::OutOfMemory);
         }
-        let mut found = I::not_found();
+        let mut found = <I::Found as Found>::none();
         let ok = self.index.find(&self.arena, wanted, &mut found);
         if let Some(bad) = self.arena.take_fault() {
             // A link that does not check out: nothing was written.
@@ -398,7 +398,7 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         if !ok {
             return Err(AllocError::OutOfMemory);
         }
-        let block = I::found_block(&found);
+        let block = found.block();
         // SAFETY: `block` is a free block of the index.
         let size = unsafe { self.arena.size(block) };
         let (size, rest) = if size - wanted > T::MIN_BLOCK {

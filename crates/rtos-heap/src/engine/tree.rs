@@ -77,7 +77,7 @@ use crate::error::CheckErrorKind;
 use crate::raw::{Arena, NIL};
 use crate::target::TargetLayout;
 
-use crate::engine::index::{FreeIndex, Met};
+use crate::engine::index::{Found, FreeIndex, Met};
 use crate::engine::{Region, Summary};
 
 /// The largest heap span (first region start to last region end) an [`AddressTree`] handles:
@@ -192,6 +192,18 @@ impl Path {
     #[inline(always)]
     fn side(&self, i: usize) -> usize {
         usize::from(self.at(i + 1) > self.at(i))
+    }
+}
+
+impl Found for Path {
+    #[inline(always)]
+    fn none() -> Path {
+        Path::new()
+    }
+
+    #[inline(always)]
+    fn block(&self) -> usize {
+        self.block
     }
 }
 
@@ -1026,18 +1038,8 @@ impl<const VERIFY: bool> FreeIndex for AddressTree<VERIFY> {
     type Found = Path;
 
     #[inline(always)]
-    fn not_found() -> Path {
-        Path::new()
-    }
-
-    #[inline(always)]
     fn node_bytes<T: TargetLayout>() -> usize {
         node_bytes::<T>()
-    }
-
-    #[inline(always)]
-    fn found_block(found: &Path) -> usize {
-        found.block
     }
 
     fn head(&self) -> usize {
