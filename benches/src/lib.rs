@@ -16,6 +16,7 @@
 
 pub mod callgrind;
 pub mod codesize;
+pub mod floor;
 pub mod metrics;
 pub mod replay;
 pub mod report;

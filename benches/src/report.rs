@@ -76,20 +76,59 @@ fn header(cols: &[String]) -> String {
     s
 }
 
-fn instructions_table(rows: &[Instructions]) -> String {
-    let cols: Vec<String> = MAIN_WORKLOADS.iter().map(|w| format!("`{w}`")).collect();
-    let mut s = header(&cols);
-    for k in kinds() {
-        let cells: Vec<String> = MAIN_WORKLOADS
+/// A results row of one allocator on one workload.
+trait Keyed {
+    fn alloc(&self) -> &str;
+    fn workload(&self) -> &str;
+}
+
+macro_rules! keyed {
+    ($($t:ty),*) => {$(
+        impl Keyed for $t {
+            fn alloc(&self) -> &str {
+                &self.alloc
+            }
+            fn workload(&self) -> &str {
+                &self.workload
+            }
+        }
+    )*};
+}
+
+keyed!(Instructions, CpuTimeRow, OutcomeRow);
+
+/// A table with one line per allocator of `kinds` and one group of `width` cells per workload of
+/// `workloads`: `cells` formats the row of that allocator on that workload, `–` where there is
+/// none.
+fn grid<R: Keyed, W: AsRef<str>>(
+    cols: &[String],
+    kinds: impl IntoIterator<Item = Kind>,
+    workloads: &[W],
+    rows: &[R],
+    width: usize,
+    cells: impl Fn(&R) -> String,
+) -> String {
+    let missing = vec!["–"; width].join(" | ");
+    let mut s = header(cols);
+    for k in kinds {
+        let line: Vec<String> = workloads
             .iter()
             .map(|w| {
                 rows.iter()
-                    .find(|r| r.alloc == k.name() && r.workload == *w)
-                    .map_or("–".into(), |r| fmt_num(r.per_op))
+                    .find(|r| r.alloc() == k.name() && r.workload() == w.as_ref())
+                    .map_or_else(|| missing.clone(), &cells)
             })
             .collect();
-        let _ = writeln!(s, "| {} | {} |", k.label(), cells.join(" | "));
+        let _ = writeln!(s, "| {} | {} |", k.label(), line.join(" | "));
     }
+    s
+}
+
+fn instructions_table(rows: &[Instructions]) -> String {
+    let cols: Vec<String> = MAIN_WORKLOADS.iter().map(|w| format!("`{w}`")).collect();
+    let mut s = grid(&cols, kinds(), &MAIN_WORKLOADS, rows, 1, |r| {
+        fmt_num(r.per_op)
+    });
     let refs: Vec<String> = C_HEAP4_REFERENCE.iter().map(|&v| fmt_num(v)).collect();
     let _ = writeln!(
         s,
@@ -101,26 +140,14 @@ fn instructions_table(rows: &[Instructions]) -> String {
 
 fn pool_table(rows: &[Instructions]) -> String {
     let cols: Vec<String> = POOL_WORKLOADS.iter().map(|w| format!("`{w}`")).collect();
-    let mut s = header(&cols);
-    for k in Kind::POOLS {
-        let cells: Vec<String> = POOL_WORKLOADS
-            .iter()
-            .map(|w| {
-                rows.iter()
-                    .find(|r| r.alloc == k.name() && r.workload == *w)
-                    .map_or("–".into(), |r| {
-                        format!(
-                            "{} ({} / {})",
-                            fmt_num(r.per_op),
-                            fmt_num(r.per_alloc),
-                            fmt_num(r.per_free)
-                        )
-                    })
-            })
-            .collect();
-        let _ = writeln!(s, "| {} | {} |", k.label(), cells.join(" | "));
-    }
-    s
+    grid(&cols, Kind::POOLS, &POOL_WORKLOADS, rows, 1, |r| {
+        format!(
+            "{} ({} / {})",
+            fmt_num(r.per_op),
+            fmt_num(r.per_alloc),
+            fmt_num(r.per_free)
+        )
+    })
 }
 
 fn split_table(rows: &[Instructions]) -> String {
@@ -128,40 +155,16 @@ fn split_table(rows: &[Instructions]) -> String {
         .iter()
         .flat_map(|w| [format!("`{w}` alloc"), format!("`{w}` free")])
         .collect();
-    let mut s = header(&cols);
-    for k in kinds() {
-        let cells: Vec<String> = MAIN_WORKLOADS
-            .iter()
-            .flat_map(|w| {
-                let r = rows
-                    .iter()
-                    .find(|r| r.alloc == k.name() && r.workload == *w);
-                [
-                    r.map_or("–".into(), |r| fmt_num(r.per_alloc)),
-                    r.map_or("–".into(), |r| fmt_num(r.per_free)),
-                ]
-            })
-            .collect();
-        let _ = writeln!(s, "| {} | {} |", k.label(), cells.join(" | "));
-    }
-    s
+    grid(&cols, kinds(), &MAIN_WORKLOADS, rows, 2, |r| {
+        format!("{} | {}", fmt_num(r.per_alloc), fmt_num(r.per_free))
+    })
 }
 
 fn ladder_table(rows: &[Instructions], worst: bool) -> String {
     let cols: Vec<String> = LADDER_HOLES.iter().map(|k| format!("K={k}")).collect();
-    let mut s = header(&cols);
-    for k in kinds() {
-        let cells: Vec<String> = ladder_names()
-            .iter()
-            .map(|w| {
-                rows.iter()
-                    .find(|r| r.alloc == k.name() && r.workload == *w)
-                    .map_or("–".into(), |r| fmt_num(ladder_value(r, worst)))
-            })
-            .collect();
-        let _ = writeln!(s, "| {} | {} |", k.label(), cells.join(" | "));
-    }
-    s
+    grid(&cols, kinds(), &ladder_names(), rows, 1, |r| {
+        fmt_num(ladder_value(r, worst))
+    })
 }
 
 fn ladder_value(r: &Instructions, worst: bool) -> f64 {
@@ -206,19 +209,9 @@ fn cpu_table(rows: &[CpuTimeRow]) -> String {
         .iter()
         .map(|w| format!("`{w}` ns/op"))
         .collect();
-    let mut s = header(&cols);
-    for k in kinds() {
-        let cells: Vec<String> = MAIN_WORKLOADS
-            .iter()
-            .map(|w| {
-                rows.iter()
-                    .find(|r| r.alloc == k.name() && r.workload == *w)
-                    .map_or("–".into(), |r| fmt_num(r.ns_per_op))
-            })
-            .collect();
-        let _ = writeln!(s, "| {} | {} |", k.label(), cells.join(" | "));
-    }
-    s
+    grid(&cols, kinds(), &MAIN_WORKLOADS, rows, 1, |r| {
+        fmt_num(r.ns_per_op)
+    })
 }
 
 fn latency_tables(rows: &[LatencyRow]) -> String {
@@ -254,21 +247,9 @@ fn outcome_table(rows: &[OutcomeRow]) -> String {
         .iter()
         .map(|w| format!("`{w}` failed / peak live B"))
         .collect();
-    let mut s = header(&cols);
-    for k in kinds() {
-        let cells: Vec<String> = MAIN_WORKLOADS
-            .iter()
-            .map(|w| {
-                rows.iter()
-                    .find(|r| r.alloc == k.name() && r.workload == *w)
-                    .map_or("–".into(), |r| {
-                        format!("{} / {}", r.outcome.failed, r.outcome.peak_live_bytes)
-                    })
-            })
-            .collect();
-        let _ = writeln!(s, "| {} | {} |", k.label(), cells.join(" | "));
-    }
-    s
+    grid(&cols, kinds(), &MAIN_WORKLOADS, rows, 1, |r| {
+        format!("{} / {}", r.outcome.failed, r.outcome.peak_live_bytes)
+    })
 }
 
 fn index_work_table(rows: &[IndexWorkRow]) -> String {
@@ -289,6 +270,38 @@ fn index_work_table(rows: &[IndexWorkRow]) -> String {
             pct(w.attach, w.frees),
             pct(w.merge_one, w.frees),
             pct(w.merge_two, w.frees),
+        );
+    }
+    s
+}
+
+/// The tree against its floor (the same algorithm with nothing of the engine) and against the
+/// issue's `random` target, 2.5 × talc.
+fn floor_table(rows: &[Instructions]) -> String {
+    let get = |k: Kind, w: &str| {
+        rows.iter()
+            .find(|r| r.alloc == k.name() && r.workload == w)
+            .map(|r| r.per_op)
+    };
+    let cell = |v: Option<f64>| v.map_or("–".into(), fmt_num);
+    let mut s = String::from(
+        "| workload | tree (`heap4-tree-c`) | tree floor (`tree-floor`) | the engine's share | talc | 2.5 × talc |\n|---|---:|---:|---:|---:|---:|\n",
+    );
+    for w in MAIN_WORKLOADS {
+        let (tree, floor, talc) = (
+            get(Kind::Heap4TreeC, w),
+            get(Kind::TreeFloor, w),
+            get(Kind::Talc, w),
+        );
+        let share = tree.zip(floor).map(|(t, f)| t - f);
+        let _ = writeln!(
+            s,
+            "| {w} | {} | {} | {} | {} | {} |",
+            cell(tree),
+            cell(floor),
+            cell(share),
+            cell(talc),
+            cell(talc.map(|t| 2.5 * t)),
         );
     }
     s
@@ -415,6 +428,7 @@ pub fn write(dir: &Path, doc: &Path, chart: &Path) -> Result<()> {
         text = replace_section(&text, "instructions", &instructions_table(&rows))?;
         text = replace_section(&text, "split", &split_table(&rows))?;
         text = replace_section(&text, "pool", &pool_table(&rows))?;
+        text = replace_section(&text, "tree-floor", &floor_table(&rows))?;
         text = replace_section(&text, "ladder-mean", &ladder_table(&rows, false))?;
         text = replace_section(&text, "ladder-worst", &ladder_table(&rows, true))?;
         std::fs::write(chart, ladder_chart(&rows, false))?;
@@ -463,6 +477,35 @@ mod tests {
             "a\n<!-- generated:x -->\nnew\n<!-- /generated:x -->\nb\n<!-- generated:y -->\nkeep\n<!-- /generated:y -->\n"
         );
         assert!(replace_section(doc, "z", "").is_err());
+    }
+
+    #[test]
+    fn the_floor_table_subtracts_the_floor_and_scales_talc() {
+        let row = |alloc: &str, per_op: f64| Instructions {
+            alloc: alloc.into(),
+            workload: "random".into(),
+            ops: 10,
+            allocs: 5,
+            frees: 5,
+            total: 0,
+            baseline: 0,
+            per_op,
+            per_alloc: per_op,
+            per_free: per_op,
+            ladder_ops: None,
+        };
+        let rows = [
+            row("heap4-tree-c", 300.0),
+            row("tree-floor", 280.0),
+            row("talc", 60.0),
+        ];
+        let t = floor_table(&rows);
+        assert!(
+            t.contains("| random | 300 | 280 | 20.0 | 60.0 | 150 |"),
+            "{t}"
+        );
+        // Workloads without rows are shown as missing, not as zero.
+        assert!(t.contains("| rtos | – | – | – | – | – |"), "{t}");
     }
 
     #[test]

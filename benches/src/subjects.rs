@@ -42,6 +42,9 @@ pub enum Kind {
     Heap4Tree,
     /// `Heap4<Native, AddressTree>` through the C-shaped API (`malloc` / `free(ptr, None)`).
     Heap4TreeC,
+    /// [`Floor`](crate::floor::Floor): the tree's algorithm with nothing of the engine around it
+    /// (no checks, no statistics beyond free bytes). A measuring instrument, not an allocator.
+    TreeFloor,
     /// `Heap2<Native>`: best fit, never merges.
     Heap2,
     /// `Heap5<Native, 1>` over one region.
@@ -66,12 +69,13 @@ pub enum Kind {
 
 impl Kind {
     /// Every allocator (the no-op one included), in table order.
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 15] = [
         Kind::Noop,
         Kind::Heap4,
         Kind::Heap4C,
         Kind::Heap4Tree,
         Kind::Heap4TreeC,
+        Kind::TreeFloor,
         Kind::Heap2,
         Kind::Heap5x1,
         Kind::Heap5x2,
@@ -91,11 +95,11 @@ impl Kind {
         Self::POOLS.contains(&self)
     }
 
-    /// The general-purpose allocators (without the no-op baseline and the pools).
+    /// The general-purpose allocators (without the no-op baseline, the tree floor and the pools).
     pub fn measured() -> impl Iterator<Item = Kind> {
         Self::ALL
             .into_iter()
-            .filter(|k| *k != Kind::Noop && !k.is_pool())
+            .filter(|k| !matches!(k, Kind::Noop | Kind::TreeFloor) && !k.is_pool())
     }
 
     /// The command-line / results name.
@@ -106,6 +110,7 @@ impl Kind {
             Kind::Heap4C => "heap4-c",
             Kind::Heap4Tree => "heap4-tree",
             Kind::Heap4TreeC => "heap4-tree-c",
+            Kind::TreeFloor => "tree-floor",
             Kind::Heap2 => "heap2",
             Kind::Heap5x1 => "heap5x1",
             Kind::Heap5x2 => "heap5x2",
@@ -131,6 +136,7 @@ impl Kind {
             Kind::Heap4C => "rtos-heap Heap4 (malloc/free API)",
             Kind::Heap4Tree => "rtos-heap Heap4, AddressTree (Layout API)",
             Kind::Heap4TreeC => "rtos-heap Heap4, AddressTree (malloc/free API)",
+            Kind::TreeFloor => "tree floor (AddressTree's algorithm, no engine; not an allocator)",
             Kind::Heap2 => "rtos-heap Heap2",
             Kind::Heap5x1 => "rtos-heap Heap5, 1 region",
             Kind::Heap5x2 => "rtos-heap Heap5, 2 regions",
@@ -439,6 +445,10 @@ macro_rules! with_subject {
                 let mut $s = __s::heap4_tree_c(__size);
                 $body
             }
+            __s::Kind::TreeFloor => {
+                let mut $s = __s::floor(__size);
+                $body
+            }
             __s::Kind::Heap2 => {
                 let mut $s = __s::heap2(__size);
                 $body
@@ -540,6 +550,14 @@ pub fn heap4_tree_c(size: usize) -> Subject<Heap4TreeMalloc> {
         heap: Heap4TreeMalloc(heap4_tree_over(&memory)),
         memory,
     }
+}
+
+/// The tree floor over `size` bytes.
+pub fn floor(size: usize) -> Subject<crate::floor::Floor> {
+    let memory = Memory::new(size);
+    // SAFETY: `memory` is owned by the subject and outlives the heap.
+    let heap = unsafe { crate::floor::Floor::new(memory.start().as_ptr(), size) };
+    Subject { heap, memory }
 }
 
 /// rtos-heap Heap2 over `size` bytes.
@@ -646,6 +664,7 @@ pub fn object_size(kind: Kind) -> usize {
         Kind::Noop => 0,
         Kind::Heap4 | Kind::Heap4C => size_of::<Heap4<Native>>(),
         Kind::Heap4Tree | Kind::Heap4TreeC => size_of::<Heap4<Native, AddressTree>>(),
+        Kind::TreeFloor => size_of::<crate::floor::Floor>(),
         Kind::Heap2 => size_of::<Heap2<Native>>(),
         Kind::Heap5x1 => size_of::<Heap5<Native, 1>>(),
         Kind::Heap5x2 => size_of::<Heap5<Native, 2>>(),

@@ -186,7 +186,8 @@ fn kinds_for(name: &str) -> Vec<Kind> {
     if is_pool(name) {
         Kind::POOLS.to_vec()
     } else {
-        Kind::measured().collect()
+        // The tree floor is counted with the others (instructions only: it is not an allocator).
+        Kind::measured().chain([Kind::TreeFloor]).collect()
     }
 }
 
@@ -424,6 +425,7 @@ fn subject_type(k: Kind) -> &'static str {
         Kind::Heap4C => "Heap4Malloc",
         Kind::Heap4Tree => "Heap4TreeLayout",
         Kind::Heap4TreeC => "Heap4TreeMalloc",
+        Kind::TreeFloor => "Floor",
         Kind::Heap2 => "Heap2Layout",
         Kind::Heap5x1 => "Heap5x1Layout",
         Kind::Heap5x2 => "Heap5x2Layout",
