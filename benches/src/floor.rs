@@ -622,7 +622,7 @@ impl Floor {
         if n == self.nil {
             return Ok((0, 0));
         }
-        if depth > 60 || n < lo || n >= hi || n % 8 != 0 {
+        if depth > 60 || n < lo || n >= hi || !n.is_multiple_of(8) {
             return Err("order broken");
         }
         let size = self.size(n);

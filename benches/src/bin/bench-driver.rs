@@ -186,8 +186,7 @@ fn kinds_for(name: &str) -> Vec<Kind> {
     if is_pool(name) {
         Kind::POOLS.to_vec()
     } else {
-        // The tree floor is counted with the others (instructions only: it is not an allocator).
-        Kind::measured().chain([Kind::TreeFloor]).collect()
+        Kind::measured().collect()
     }
 }
 
@@ -217,8 +216,11 @@ fn run_callgrind(
         let n_free = w.ops.len() - n_alloc;
         // Allocators named with `--allocs` run on any workload (e.g. heap_4 on a pool's LIFO
         // pattern, to see the engine's own cost); by default each workload gets its family.
+        // The tree floor is counted with the general-purpose allocators (instructions only: it is
+        // a measuring instrument, not an allocator).
         let kinds: Vec<Kind> = if allocs.is_empty() {
-            kinds_for(name)
+            let floor = (!is_pool(name)).then_some(Kind::TreeFloor);
+            kinds_for(name).into_iter().chain(floor).collect()
         } else {
             allocs.clone()
         };
