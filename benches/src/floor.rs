@@ -1,16 +1,18 @@
-//! A measuring instrument, not an allocator to use: the least a first-fit AVL tree with subtree
-//! maxima can cost on these workloads.
+//! A measuring instrument, not an allocator to use: what `AddressTree`'s algorithm costs with
+//! nothing of the engine around it.
 //!
 //! [`Floor`] is heap_4's placement (`Native` layout: 16-byte header, 8-byte alignment, 32-byte
 //! minimum block, the same split rule and end marker) with the tree index of `AddressTree`
 //! (address-keyed AVL tree, subtree maxima, the top block kept beside the tree), and with
 //! everything else taken out: no validation of any pointer or link, no statistics but the free
 //! bytes and their minimum, no heap_5 regions, no hooks, no locking, one layout only. Its cost
-//! is what the tree's own work costs, with nothing of the engine around it, so that the
-//! `random` target of issue #8 (2.5× talc) can be compared with a measured figure instead of an
-//! estimate.
+//! is what the tree's own work costs, so that the `random` target of issue #8 (2.5× talc) can
+//! be compared with a measured figure instead of an estimate. It is a second implementation of
+//! the algorithm on purpose: written without the engine's abstractions (arena, layouts, checks),
+//! it also shows that the tree's cost does not come from them.
 //!
-//! `tests/floor.rs` checks that it places every block where `Heap4<Native>` does.
+//! `tests/floor.rs` checks that it places every block where `Heap4<Native>` does and that its
+//! tree stays a valid AVL tree with right maxima ([`Floor::check`]).
 
 use core::mem::MaybeUninit;
 use core::ptr::NonNull;
@@ -70,10 +72,11 @@ impl Path {
 }
 
 impl Floor {
-    /// A heap over `len` bytes at `base` (8-byte aligned, `len` below 4 GiB).
+    /// A heap over `len` bytes at `base`.
     ///
     /// # Safety
-    /// The memory is owned by the heap for its whole life.
+    /// `base` is 8-byte aligned and valid for reads and writes of `len` bytes, with `len` from
+    /// 64 bytes to below 4 GiB; the memory belongs to the heap for its whole life.
     pub unsafe fn new(base: *mut u8, len: usize) -> Floor {
         let end = ((len - HDR as usize) & !7) as u32;
         let mut f = Floor {
