@@ -79,8 +79,6 @@ impl Model for BestFit {
     fn reset_min_ever(&mut self) {}
 }
 
-/// Runs `ops` random operations on `heap` and `model` side by side. `base` is the host address of
-/// offset 0; block offsets are `ptr - header - base`.
 /// Where the heap lies: host address of offset 0, header size, heap length, target `SIZE_MAX`.
 struct Frame {
     base: usize,
@@ -89,6 +87,20 @@ struct Frame {
     size_max: usize,
 }
 
+impl Frame {
+    /// The frame of a heap of target layout `T` whose offset 0 is at `base`.
+    fn of<T: TargetLayout>(base: usize, heap_len: usize) -> Frame {
+        Frame {
+            base,
+            header: T::HEADER,
+            heap_len,
+            size_max: T::SIZE_MAX,
+        }
+    }
+}
+
+/// Runs `ops` random operations on `heap` and `model` side by side. Block offsets are
+/// `ptr - header - base`.
 fn drive<H: RawHeap, M: Model>(
     heap: &mut H,
     model: &mut M,
@@ -201,12 +213,7 @@ fn heap4_layout<T: TargetLayout>(seeds: std::ops::Range<u64>, ops: usize) -> usi
         drive(
             &mut heap,
             &mut model,
-            Frame {
-                base: start,
-                header: T::HEADER,
-                heap_len: len,
-                size_max: T::SIZE_MAX,
-            },
+            Frame::of::<T>(start, len),
             0x4000 + seed,
             ops,
             true,
@@ -254,12 +261,7 @@ fn heap5_layout<T: TargetLayout>(seeds: std::ops::Range<u64>, ops: usize) -> usi
         drive(
             &mut heap,
             &mut model,
-            Frame {
-                base,
-                header: T::HEADER,
-                heap_len: at,
-                size_max: T::SIZE_MAX,
-            },
+            Frame::of::<T>(base, at),
             0x5000 + seed,
             ops,
             true,
@@ -288,12 +290,7 @@ fn heap2_layout<T: TargetLayout>(seeds: std::ops::Range<u64>, ops: usize) -> usi
         drive(
             &mut heap,
             &mut model,
-            Frame {
-                base: start,
-                header: T::HEADER,
-                heap_len: len,
-                size_max: T::SIZE_MAX,
-            },
+            Frame::of::<T>(start, len),
             0x2000 + seed,
             ops,
             false,
