@@ -479,25 +479,30 @@ mod tests {
         assert!(replace_section(doc, "z", "").is_err());
     }
 
-    #[test]
-    fn the_floor_table_subtracts_the_floor_and_scales_talc() {
-        let row = |alloc: &str, per_op: f64| Instructions {
+    /// A row of `alloc` on `workload`: `per` is (per op, per alloc, per free).
+    fn row(alloc: &str, workload: &str, per: (f64, f64, f64)) -> Instructions {
+        Instructions {
             alloc: alloc.into(),
-            workload: "random".into(),
+            workload: workload.into(),
             ops: 10,
             allocs: 5,
             frees: 5,
             total: 0,
             baseline: 0,
-            per_op,
-            per_alloc: per_op,
-            per_free: per_op,
+            per_op: per.0,
+            per_alloc: per.1,
+            per_free: per.2,
             ladder_ops: None,
-        };
+        }
+    }
+
+    #[test]
+    fn the_floor_table_subtracts_the_floor_and_scales_talc() {
+        let on_random = |alloc, v| row(alloc, "random", (v, v, v));
         let rows = [
-            row("heap4-tree-c", 300.0),
-            row("tree-floor", 280.0),
-            row("talc", 60.0),
+            on_random("heap4-tree-c", 300.0),
+            on_random("tree-floor", 280.0),
+            on_random("talc", 60.0),
         ];
         let t = floor_table(&rows);
         assert!(
@@ -506,6 +511,20 @@ mod tests {
         );
         // Workloads without rows are shown as missing, not as zero.
         assert!(t.contains("| rtos | – | – | – | – | – |"), "{t}");
+    }
+
+    #[test]
+    fn grid_cells_keep_their_columns_when_a_row_is_missing() {
+        let t = split_table(&[row("talc", "rtos", (1.0, 2.0, 3.0))]);
+        // random (missing), rtos, fragmented (missing): two cells each.
+        assert!(
+            t.contains("| talc 5.1.1 | – | – | 2.0 | 3.0 | – | – |"),
+            "{t}"
+        );
+        let header_cells = t.lines().next().unwrap().matches('|').count();
+        for line in t.lines() {
+            assert_eq!(line.matches('|').count(), header_cells, "{line}");
+        }
     }
 
     #[test]

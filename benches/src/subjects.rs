@@ -555,7 +555,8 @@ pub fn heap4_tree_c(size: usize) -> Subject<Heap4TreeMalloc> {
 /// The tree floor over `size` bytes.
 pub fn floor(size: usize) -> Subject<crate::floor::Floor> {
     let memory = Memory::new(size);
-    // SAFETY: `memory` is owned by the subject and outlives the heap.
+    // SAFETY: `memory` is 4 KiB-aligned, `size` bytes long (every workload's heap is between 64
+    // bytes and 4 GiB), owned by the subject and outlives the heap.
     let heap = unsafe { crate::floor::Floor::new(memory.start().as_ptr(), size) };
     Subject { heap, memory }
 }
