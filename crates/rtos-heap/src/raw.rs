@@ -315,26 +315,38 @@ impl<T: TargetLayout> Arena<T> {
         }
     }
 
+    /// The size word at `off` as stored, widened to 64 bits: its top bit (bit `8 * WORD - 1`) is
+    /// the allocated bit.
+    ///
+    /// # Safety
+    /// As [`header`](Self::header).
+    #[inline(always)]
+    unsafe fn size_word(&self, off: usize) -> u64 {
+        // SAFETY: caller guarantees a header at `off`; the size word is WORD-aligned (ALIGN >= WORD
+        // except for 8-byte words with ALIGN 4, read unaligned).
+        unsafe {
+            let p = self.ptr(off + T::WORD);
+            if T::WORD == 4 {
+                u64::from(p.cast::<u32>().read())
+            } else if T::ALIGN >= 8 {
+                p.cast::<u64>().read()
+            } else {
+                p.cast::<u64>().read_unaligned()
+            }
+        }
+    }
+
     /// Size word value: (size, allocated bit). On a target whose word is wider than the host's
     /// `usize` the top bit is the allocated bit too; sizes never reach it.
     #[inline(always)]
     unsafe fn read_size_word(&self, off: usize) -> (usize, bool) {
-        // SAFETY: caller guarantees a header at `off`.
-        unsafe {
-            let p = self.ptr(off + T::WORD);
-            if T::WORD == 4 {
-                let w = p.cast::<u32>().read();
-                ((w & 0x7fff_ffff) as usize, w >> 31 != 0)
-            } else {
-                let w = if T::ALIGN >= 8 {
-                    p.cast::<u64>().read()
-                } else {
-                    p.cast::<u64>().read_unaligned()
-                };
-                let s = w & 0x7fff_ffff_ffff_ffff;
-                (usize::try_from(s).unwrap_or(usize::MAX), w >> 63 != 0)
-            }
-        }
+        let bit = 1u64 << (8 * T::WORD - 1);
+        // SAFETY: forwarded contract.
+        let w = unsafe { self.size_word(off) };
+        (
+            usize::try_from(w & !bit).unwrap_or(usize::MAX),
+            w & bit != 0,
+        )
     }
 
     /// Reads the header at `off`.
@@ -373,20 +385,8 @@ impl<T: TargetLayout> Arena<T> {
     /// As [`header`](Self::header).
     #[inline(always)]
     pub unsafe fn free_size(&self, off: usize) -> usize {
-        // SAFETY: forwarded contract; the size word is aligned as in `read_size_word`.
-        unsafe {
-            let p = self.ptr(off + T::WORD);
-            if T::WORD == 4 {
-                p.cast::<u32>().read() as usize
-            } else {
-                let w = if T::ALIGN >= 8 {
-                    p.cast::<u64>().read()
-                } else {
-                    p.cast::<u64>().read_unaligned()
-                };
-                usize::try_from(w).unwrap_or(usize::MAX)
-            }
-        }
+        // SAFETY: forwarded contract.
+        usize::try_from(unsafe { self.size_word(off) }).unwrap_or(usize::MAX)
     }
 
     /// Reads only the link of the block at `off`.

@@ -247,6 +247,23 @@ impl<T: TargetLayout> Nodes<'_, T> {
         (self.word(n, side) & !7) as usize
     }
 
+    /// Right child, or `nil`: the right word holds the link alone (the balance bits are in the
+    /// left word), so nothing is masked.
+    #[inline(always)]
+    fn right(self, n: usize) -> usize {
+        self.word(n, 1) as usize
+    }
+
+    /// Raises the stored maximum of `n` to at least `size`; whether it was below.
+    #[inline(always)]
+    fn raise(self, n: usize, size: usize) -> bool {
+        let below = self.max(n) < size;
+        if below {
+            self.set_word(n, 2, size as u32);
+        }
+        below
+    }
+
     #[inline(always)]
     fn set_child(self, n: usize, side: usize, c: usize) {
         let keep = self.word(n, side) & 3;
@@ -368,9 +385,7 @@ impl<T: TargetLayout> Nodes<'_, T> {
             if b == 0 {
                 // Now heavy on `side`, one level higher: go on up.
                 self.set_word(n, 0, w | heavy);
-                if self.max(n) < size {
-                    self.set_word(n, 2, size as u32);
-                }
+                self.raise(n, size);
                 if i == 0 {
                     return;
                 }
@@ -381,9 +396,7 @@ impl<T: TargetLayout> Nodes<'_, T> {
             if b != heavy {
                 // Balanced now, the height is unchanged.
                 self.set_word(n, 0, w & !3);
-                if self.max(n) < size {
-                    self.set_word(n, 2, size as u32);
-                }
+                self.raise(n, size);
             } else {
                 let c = self.child(n, side);
                 let top = if self.bal(c) == heavy {
@@ -495,14 +508,10 @@ impl<T: TargetLayout> Nodes<'_, T> {
     /// Raises the maxima of `path[0..i]` to at least `size`.
     #[inline]
     fn raised(self, path: &Path, i: usize, size: usize) {
-        let mut j = i;
-        while j > 0 {
-            j -= 1;
-            let p = path.at(j);
-            if self.max(p) >= size {
+        for j in (0..i).rev() {
+            if !self.raise(path.at(j), size) {
                 return;
             }
-            self.set_word(p, 2, size as u32);
         }
     }
 
@@ -1105,7 +1114,7 @@ impl<const VERIFY: bool> FreeIndex for AddressTree<VERIFY> {
                 path.block = n;
                 return true;
             } else {
-                t.word(n, 1) as usize
+                t.right(n)
             };
             debug_assert!(n != self.nil, "subtree maximum lies");
             if !t.vet(path, n) {
