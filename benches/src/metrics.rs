@@ -118,8 +118,8 @@ pub fn control(kind: Kind, region: usize) -> Control {
 /// operation meets, and how each changes their number. Observed with `Heap4<Native>`'s statistics
 /// (the list index; the tree places every block the same, so it sees the same free blocks).
 ///
-/// A balanced search tree over `n` keys needs at least about `log2(n + 1)` comparisons to place a
-/// key, so `mean_log2` bounds from below the depth of every descent of the tree index.
+/// A binary search tree over `n` keys is at least `log2(n + 1)` levels high, so `mean_log2` is
+/// the least height the tree index can have, on average over the operations.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IndexWork {
     /// Timed allocations that succeeded.
@@ -147,44 +147,31 @@ pub struct IndexWork {
 /// # Panics
 /// If `name` is not a known workload.
 pub fn index_work(name: &str) -> IndexWork {
-    use core::ptr::NonNull;
+    use crate::replay::{Slots, replay_setup, step};
     use rtos_heap::RawHeap;
     use rtos_heap_workloads::Op;
 
     let w = crate::workload(name).expect("known workload");
     let mut s = crate::subjects::heap4_c(w.heap_size);
-    let heap = &mut s.heap.0;
-    let mut live: Vec<Option<NonNull<u8>>> = vec![None; w.id_count()];
+    let mut slots = Slots::for_workload(&w);
+    replay_setup(&mut s, &w.setup, &mut slots);
     let mut out = IndexWork::default();
-    let (mut blocks_sum, mut log_sum, mut timed) = (0usize, 0f64, 0usize);
-    for (i, &op) in w.setup.iter().chain(&w.ops).enumerate() {
-        let is_timed = i >= w.setup.len();
-        let before = heap.stats().free_blocks;
+    let (mut blocks_sum, mut log_sum) = (0usize, 0f64);
+    for &op in &w.ops {
+        let before = s.heap.0.stats().free_blocks;
         let freed = match op {
-            Op::Alloc { id, size, .. } => {
-                // Workloads ask for alignment 8 = portBYTE_ALIGNMENT, which malloc always gives.
-                live[id as usize] = heap.malloc(size as usize).ok();
-                if live[id as usize].is_none() {
-                    continue;
-                }
-                false
-            }
-            Op::Free { id } => {
-                let Some(p) = live[id as usize].take() else {
-                    continue;
-                };
-                // SAFETY: `p` was returned by this heap and is freed once (its slot is cleared).
-                unsafe { heap.free(p, None) }.expect("a live block frees");
-                true
-            }
+            // A free whose allocation was refused does nothing.
+            Op::Free { id } if slots.ptr(id).is_null() => continue,
+            Op::Free { .. } => true,
+            Op::Alloc { .. } => false,
         };
-        if !is_timed {
+        if step(&mut s, op, &mut slots) {
+            // A refused allocation changes nothing.
             continue;
         }
-        timed += 1;
         blocks_sum += before;
         log_sum += ((before + 1) as f64).log2();
-        let after = heap.stats().free_blocks;
+        let after = s.heap.0.stats().free_blocks;
         match (freed, after as isize - before as isize) {
             (false, -1) => out.exact += 1,
             (false, _) => out.split += 1,
@@ -198,7 +185,9 @@ pub fn index_work(name: &str) -> IndexWork {
             out.allocs += 1;
         }
     }
-    out.mean_free_blocks = blocks_sum as f64 / timed.max(1) as f64;
-    out.mean_log2 = log_sum / timed.max(1) as f64;
+    // Means over the operations that did something.
+    let timed = (out.allocs + out.frees).max(1) as f64;
+    out.mean_free_blocks = blocks_sum as f64 / timed;
+    out.mean_log2 = log_sum / timed;
     out
 }

@@ -58,7 +58,7 @@ pub struct Outcome {
 
 /// One operation, as every replay performs it. Returns whether an allocation failed.
 #[inline(always)]
-fn step<A: BenchAlloc>(heap: &mut A, op: Op, slots: &mut Slots) -> bool {
+pub(crate) fn step<A: BenchAlloc>(heap: &mut A, op: Op, slots: &mut Slots) -> bool {
     match op {
         Op::Alloc { id, size, align } => {
             let p = heap.alloc(size as usize, align as usize);

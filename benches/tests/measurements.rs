@@ -152,3 +152,34 @@ fn pools_replay_the_pool_workloads_without_overlap_or_failure() {
     assert!(blocks.iter().all(|p| !p.is_null()));
     assert!(s.alloc(32, 8).is_null());
 }
+
+#[test]
+fn index_work_adds_up_and_matches_what_the_workloads_are() {
+    use rtos_heap_bench::metrics::index_work;
+    for name in MAIN_WORKLOADS {
+        let w = workload(name).unwrap();
+        let o = metrics::outcome(Kind::Heap4C, name);
+        let iw = index_work(name);
+        // Every timed operation that did something is counted once, in exactly one class.
+        assert_eq!(iw.exact + iw.split, iw.allocs, "{name}");
+        assert_eq!(iw.attach + iw.merge_one + iw.merge_two, iw.frees, "{name}");
+        assert!(iw.allocs + iw.frees <= w.ops.len(), "{name}");
+        if o.failed == 0 {
+            // Nothing refused, so no free skipped either: every timed operation counts.
+            assert_eq!(iw.allocs + iw.frees, w.ops.len(), "{name}");
+        }
+        // log2 is concave: the mean of log2(n + 1) is at most log2(mean of n + 1).
+        assert!(
+            iw.mean_log2 <= (iw.mean_free_blocks + 1.0).log2() + 1e-9,
+            "{name}"
+        );
+        assert!(iw.mean_free_blocks >= 1.0, "{name}: the top block at least");
+    }
+    // `fragmented` (workloads.md): 5,000 holes that no request fits, then a 4,096-byte block
+    // allocated from the top and freed back into it, over and over: every allocation splits the
+    // top block, every free merges with one neighbour.
+    let f = index_work("fragmented");
+    assert_eq!((f.exact, f.attach, f.merge_two), (0, 0, 0));
+    assert_eq!((f.split, f.merge_one), (2000, 2000));
+    assert!(f.mean_free_blocks > 5000.0);
+}
