@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::inspect_cmd::InspectArgs;
 use rtos_heap_cli::export::{Exporter, Html, Json, Table};
 use rtos_heap_cli::layout::{Layout, Preset, Scheme, parse_bytes};
 use rtos_heap_cli::replay::{ReplayOptions, ReplayResult, replay, replay_ops};
@@ -39,6 +40,9 @@ enum Command {
     Size(SizeArgs),
     /// All schemes side by side, at one heap size or each at its own minimum.
     Compare(CompareArgs),
+    /// Read a heap_4/heap_5 image taken from a device: every block, the free list, the
+    /// statistics, the damage, and (with --trace) which allocation holds each block.
+    Inspect(InspectArgs),
 }
 
 #[derive(Debug, Args)]
@@ -221,6 +225,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Replay(a)) => replay_cmd(a),
         Some(Command::Size(a)) => size_cmd(a),
         Some(Command::Compare(a)) => compare_cmd(a),
+        Some(Command::Inspect(a)) => crate::inspect_cmd::run(a),
     }
 }
 

@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod export;
+pub mod inspect;
 pub mod layout;
 pub mod replay;
 pub mod report;

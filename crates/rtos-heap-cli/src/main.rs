@@ -2,6 +2,7 @@
 //! `configTOTAL_HEAP_SIZE`, compare schemes and draw the heap. See `docs/cli.md`.
 
 mod cli;
+mod inspect_cmd;
 
 use std::process::ExitCode;
 

@@ -17,7 +17,7 @@ pub struct Html;
 
 const W: f64 = 960.0;
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -40,50 +40,104 @@ fn age_colour(born: Option<u64>, now: u64) -> String {
     }
 }
 
-fn heap_map(s: &mut String, r: &ReplayResult, m: &HeapMap, id: &str) {
+/// One rectangle of a heap map.
+pub(crate) struct MapRect {
+    /// Region index (one row per region).
+    pub region: usize,
+    /// Offset from the region's start.
+    pub offset: usize,
+    /// Bytes.
+    pub size: usize,
+    /// CSS class (`alloc`, `free`, …: the page's checks count them).
+    pub class: &'static str,
+    /// Fill colour.
+    pub fill: String,
+    /// Tooltip.
+    pub title: String,
+}
+
+/// An SVG heap map: one row per region (`regions` holds their lengths), each block a rectangle
+/// along the address axis.
+pub(crate) fn map_svg(
+    s: &mut String,
+    caption: &str,
+    regions: &[usize],
+    rects: impl Iterator<Item = MapRect>,
+    id: &str,
+) {
     let row = 36.0;
     let gap = 14.0;
-    let n = r.regions.len().max(1);
+    let n = regions.len().max(1);
     let h = n as f64 * (row + gap) + 20.0;
     let _ = write!(
         s,
-        r#"<svg class="heap-map" id="{id}" width="{W}" height="{h}" viewBox="0 0 {W} {h}" role="img"><title>{} heap map ({}), after operation {}</title>"#,
-        r.scheme,
-        esc(&m.label),
-        m.op
+        r#"<svg class="heap-map" id="{id}" width="{W}" height="{h}" viewBox="0 0 {W} {h}" role="img"><title>{}</title>"#,
+        esc(caption)
     );
-    for (ri, &len) in r.regions.iter().enumerate() {
+    for (ri, &len) in regions.iter().enumerate() {
         let y = ri as f64 * (row + gap) + 4.0;
-        let scale = W / len.max(1) as f64;
         let _ = write!(
             s,
-            r##"<rect class="region" x="0" y="{y}" width="{W}" height="{row}" fill="#f4f4f4" stroke="#999"/>"##
-        );
-        for b in m.blocks.iter().filter(|b| b.region == ri) {
-            let x = b.offset as f64 * scale;
-            let w = (b.size as f64 * scale).max(0.6);
-            let fill = if b.allocated {
-                age_colour(b.born, m.op)
-            } else {
-                "#d9d9d9".into()
-            };
-            let cls = if b.allocated { "alloc" } else { "free" };
-            let _ = write!(
-                s,
-                r#"<rect class="{cls}" x="{x:.2}" y="{y}" width="{w:.2}" height="{row}" fill="{fill}"><title>{} B at offset {}{}</title></rect>"#,
-                thousands(b.size),
-                thousands(b.offset),
-                if b.allocated { "" } else { " (free)" }
-            );
-        }
-        let _ = write!(
-            s,
-            r##"<text x="2" y="{:.0}" font-size="11" fill="#333">region {ri}: 0 … {} B</text>"##,
+            r##"<rect class="region" x="0" y="{y}" width="{W}" height="{row}" fill="#f4f4f4" stroke="#999"/><text x="2" y="{:.0}" font-size="11" fill="#333">region {ri}: 0 … {} B</text>"##,
             y + row + 11.0,
             thousands(len)
         );
     }
+    for b in rects {
+        let (Some(&len), y) = (regions.get(b.region), b.region as f64 * (row + gap) + 4.0) else {
+            continue;
+        };
+        let scale = W / len.max(1) as f64;
+        let x = b.offset as f64 * scale;
+        let w = (b.size as f64 * scale).max(0.6);
+        let _ = write!(
+            s,
+            r#"<rect class="{}" x="{x:.2}" y="{y}" width="{w:.2}" height="{row}" fill="{}"><title>{}</title></rect>"#,
+            b.class,
+            b.fill,
+            esc(&b.title)
+        );
+    }
     s.push_str("</svg>");
+}
+
+fn heap_map(s: &mut String, r: &ReplayResult, m: &HeapMap, id: &str) {
+    let rects = m.blocks.iter().map(|b| MapRect {
+        region: b.region,
+        offset: b.offset,
+        size: b.size,
+        class: if b.allocated { "alloc" } else { "free" },
+        fill: if b.allocated {
+            age_colour(b.born, m.op)
+        } else {
+            "#d9d9d9".into()
+        },
+        title: format!(
+            "{} B at offset {}{}",
+            thousands(b.size),
+            thousands(b.offset),
+            if b.allocated { "" } else { " (free)" }
+        ),
+    });
+    let caption = format!(
+        "{} heap map ({}), after operation {}",
+        r.scheme, m.label, m.op
+    );
+    map_svg(s, &caption, &r.regions, rects, id);
+}
+
+/// The start of a page: doctype, title, the report's style sheet, `<body>`.
+pub(crate) fn page_head(title: &str) -> String {
+    format!(
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{}</title><style>
+body{{font-family:system-ui,sans-serif;margin:20px;color:#222;max-width:1000px}}
+table{{border-collapse:collapse;margin:8px 0}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}
+td:first-child,th:first-child{{text-align:left}}h2{{margin-top:28px}}h3{{margin:18px 0 4px}}
+.legend span{{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:middle}}
+.note{{color:#555;font-size:90%}}
+</style></head><body>"#,
+        esc(title)
+    )
 }
 
 /// Which value of a sample a line plots.
@@ -209,18 +263,10 @@ impl Exporter for Html {
     fn write(&self, report: &Report, out: &mut dyn Write) -> io::Result<()> {
         let mut s = String::new();
         let t = &report.trace;
-        let _ = write!(
-            s,
-            r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>rtos-heap {} — {}</title><style>
-body{{font-family:system-ui,sans-serif;margin:20px;color:#222;max-width:1000px}}
-table{{border-collapse:collapse;margin:8px 0}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}
-td:first-child,th:first-child{{text-align:left}}h2{{margin-top:28px}}h3{{margin:18px 0 4px}}
-.legend span{{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:middle}}
-.note{{color:#555;font-size:90%}}
-</style></head><body>"#,
-            esc(&report.command),
-            esc(&t.source)
-        );
+        s.push_str(&page_head(&format!(
+            "rtos-heap {} — {}",
+            report.command, t.source
+        )));
         let _ = write!(
             s,
             "<h1>rtos-heap {}</h1><p>{} — {} operations{}</p>",

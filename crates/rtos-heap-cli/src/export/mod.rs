@@ -1,6 +1,6 @@
 //! Output formats: one exporter per file, behind one trait.
 
-mod html;
+pub(crate) mod html;
 mod json;
 mod table;
 
