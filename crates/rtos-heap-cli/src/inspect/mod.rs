@@ -212,7 +212,6 @@ pub fn inspect(
     let mut tie_in = None;
     if let Some(t) = trace {
         let a = facts.align as u64;
-        let hs = facts.header();
         let starts: Vec<u64> = facts
             .regions
             .iter()
@@ -245,7 +244,6 @@ pub fn inspect(
                     Some(format!("trace line {line} (operation {})", index + 1));
             }
         }
-        let _ = hs;
         c.min_ever = c.min_ever.or(Some(tied.min_ever));
         c.allocs = c.allocs.or(Some(tied.allocs));
         c.frees = c.frees.or(Some(tied.frees));

@@ -102,14 +102,9 @@ pub fn text(i: &Inspection) -> String {
     if let Some(t) = &i.trace {
         let _ = writeln!(
             s,
-            "trace: the image is the heap after {} operations ({} prefixes of the trace give these blocks{}); {} allocations failed on the way",
+            "trace: the image is the heap after {} operations of the trace ({} prefix(es) give these blocks); {} allocation(s) failed on the way",
             n(t.ops),
             n(t.match_count),
-            if t.match_count > 1 {
-                ", the last is taken; --trace-ops picks another"
-            } else {
-                ""
-            },
             n(t.failed)
         );
     }
