@@ -88,7 +88,6 @@ fn check_against_core<T: TargetLayout>(seed: u64) {
     assert_eq!(i.walk.free_blocks as usize, stats.free_blocks);
     assert_eq!(i.walk.largest as usize, stats.largest_free_block);
     assert_eq!(i.walk.smallest as usize, stats.smallest_free_block);
-    drop(heap);
 }
 
 #[test]
@@ -140,7 +139,6 @@ fn rtos_heap_heap5_image_with_two_regions() {
     assert!(i.walk.findings.is_empty(), "{:?}", i.walk.findings);
     assert_eq!(i.walk.free_blocks as usize, stats.free_blocks);
     assert_eq!(i.walk.free_bytes as usize, stats.available_bytes);
-    drop(heap);
 }
 
 /// A C heap_4 image (32-bit, alignment 8, base 0x2000_0000) built from a list of (size,
