@@ -420,3 +420,45 @@ fn text_and_html_output() {
     );
     assert_eq!(page.matches("<rect class=\"alloc\"").count(), 113);
 }
+
+#[test]
+fn the_trace_names_the_allocation_under_a_damaged_header() {
+    let Some(shared) = shared_dir() else { return };
+    let (_, meta) = paths(&shared, "heap4_32_full20", "end");
+    let exp = &expected(&shared.join("dumps"), "heap4_32_full20")[1];
+    let victim = blocks_of(&exp.walk)
+        .into_iter()
+        .filter(|b| b.2 == 'A')
+        .nth(40)
+        .unwrap();
+    let f = patched(
+        &shared,
+        "heap4_32_full20",
+        "end",
+        &[(victim.0 + 4, 4, 0x4141_4141)],
+    );
+    let t = shared.join("traces/full_20s.trace.txt");
+    let v = run_json(
+        &[
+            "inspect",
+            f.path().to_str().unwrap(),
+            "--facts",
+            &meta,
+            "--trace",
+            t.to_str().unwrap(),
+        ],
+        1,
+    );
+    let b = v["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["offset"] == victim.0)
+        .unwrap();
+    assert_eq!(b["kind"], "damaged");
+    assert!(
+        b["source"].as_str().unwrap().starts_with("trace line "),
+        "{b}"
+    );
+    assert_eq!(v["stats"]["xNumberOfSuccessfulAllocations"], 7413);
+}

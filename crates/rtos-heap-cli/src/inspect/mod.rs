@@ -226,14 +226,14 @@ pub fn inspect(
         let image: Vec<tie::Shape> = walk
             .blocks
             .iter()
-            .filter(|b| matches!(b.kind, Kind::Allocated | Kind::Free))
+            .filter(|b| b.kind != Kind::EndMarker)
             .map(|b| {
-                (
-                    b.region,
-                    b.address - starts[b.region],
-                    b.size,
-                    b.kind == Kind::Allocated,
-                )
+                let kind = match b.kind {
+                    Kind::Allocated => Some(true),
+                    Kind::Free => Some(false),
+                    _ => None,
+                };
+                (b.region, b.address - starts[b.region], b.size, kind)
             })
             .collect();
         let tied = tie::tie(scheme, layout, &lens, t.ops, &image, t.at)?;

@@ -9,8 +9,49 @@ use crate::sim::{self, HeapSpec, MapBlock};
 use crate::trace::{Op, OpKind};
 
 /// A block of the image, as the replay compares it: region, offset from the region's aligned
-/// start, size, allocated.
-pub type Shape = (usize, u64, u64, bool);
+/// start, size, and allocated (`Some(true)`), free (`Some(false)`) or a damaged span whose blocks
+/// are unknown (`None`: any blocks of the replay that tile it match).
+pub type Shape = (usize, u64, u64, Option<bool>);
+
+/// Whether the replay's blocks are the image's.
+fn same_blocks(sim: &[MapBlock], image: &[Shape]) -> bool {
+    let mut k = 0;
+    for &(region, off, size, kind) in image {
+        match kind {
+            Some(allocated) => {
+                let Some(b) = sim.get(k) else { return false };
+                if (b.region, b.offset as u64, b.size as u64, b.allocated)
+                    != (region, off, size, allocated)
+                {
+                    return false;
+                }
+                k += 1;
+            }
+            None => {
+                // The span must start on a block boundary and end on one.
+                if sim
+                    .get(k)
+                    .is_none_or(|b| (b.region, b.offset as u64) != (region, off))
+                {
+                    return false;
+                }
+                while let Some(b) = sim.get(k)
+                    && b.region == region
+                    && (b.offset + b.size) as u64 <= off + size
+                {
+                    k += 1;
+                }
+                if sim
+                    .get(k)
+                    .is_some_and(|b| b.region == region && (b.offset as u64) < off + size)
+                {
+                    return false;
+                }
+            }
+        }
+    }
+    k == sim.len()
+}
 
 /// What the replay found.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -56,24 +97,25 @@ pub fn tie(
         layout,
         regions: lens.to_vec(),
     };
-    let image_free: u64 = image.iter().filter(|b| !b.3).map(|b| b.2).sum();
+    let damaged = image.iter().any(|b| b.3.is_none());
+    let image_free: u64 = image
+        .iter()
+        .filter(|b| b.3 == Some(false))
+        .map(|b| b.2)
+        .sum();
     let mut matches = Vec::new();
     let mut count = 0u64;
     let mut buf = Vec::new();
     let limit = at.map_or(ops.len(), |n| (n as usize).min(ops.len()));
     let mut run = Run::new(&spec)?;
     let same = |run: &Run, buf: &mut Vec<MapBlock>| -> bool {
-        // Free bytes first: O(1), and they differ after most operations.
-        if run.sim.free_bytes() as u64 != image_free {
+        // Free bytes first: O(1), and they differ after most operations (unknown with damage).
+        if !damaged && run.sim.free_bytes() as u64 != image_free {
             return false;
         }
         buf.clear();
         run.sim.blocks(buf);
-        buf.len() == image.len()
-            && buf
-                .iter()
-                .zip(image)
-                .all(|(b, i)| (b.region, b.offset as u64, b.size as u64, b.allocated) == *i)
+        same_blocks(buf, image)
     };
     // Prefix lengths that give the image's blocks: the first 8 and the last 8 of them.
     let mut last = std::collections::VecDeque::new();
