@@ -53,10 +53,19 @@ fn run_app(dir: &Path, shared: &Path, bits: u32) -> Option<(HashMap<String, u64>
     let stats = dir.join(format!("stats{bits}"));
     let raw = dir.join(format!("raw{bits}"));
     let core = dir.join(format!("core{bits}"));
-    // Run under gdb: stop at dump_point() and write a core file there.
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tools/dump-heap.gdb");
+    // Run under gdb: stop at dump_point(), dump the heap with the repository's gdb script, and
+    // write a core file.
     let out = Command::new("gdb")
-        .args(["-batch", "-nx", "-ex", "break dump_point", "-ex"])
+        .args(["-batch", "-nx", "-ex"])
+        .arg(format!("source {}", script.display()))
+        .args(["-ex", "break dump_point", "-ex"])
         .arg(format!("run {} {}", stats.display(), raw.display()))
+        .arg("-ex")
+        .arg(format!(
+            "dump-heap {}",
+            dir.join(format!("gdb{bits}.bin")).display()
+        ))
         .arg("-ex")
         .arg(format!("gcore {}", core.display()))
         .args(["-ex", "kill"])
@@ -147,5 +156,15 @@ fn core_file_and_raw_dump_read_by_the_firmwares_symbols() {
             Some(reported["xSizeOfLargestFreeBlockInBytes"])
         );
         assert!(r["stats"]["xNumberOfSuccessfulAllocations"].is_null());
+        // tools/dump-heap.gdb: its dump and facts file, without the ELF.
+        let g = dir.path().join(format!("gdb{bits}.bin"));
+        let facts = dir.path().join(format!("gdb{bits}.bin.facts"));
+        let d = inspect(&[g.to_str().unwrap(), "--facts", facts.to_str().unwrap()]);
+        assert_eq!(
+            d["blocks"], v["blocks"],
+            "{bits}-bit: the gdb script's dump"
+        );
+        assert_eq!(d["free_list"], v["free_list"]);
+        assert_eq!(d["head_source"], "xStart.pxNextFreeBlock");
     }
 }
