@@ -6,6 +6,7 @@
 //! overwritten header does not hide the rest of the heap.
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 
 use super::memory::Memory;
 
@@ -413,7 +414,17 @@ impl Walker<'_> {
             } else {
                 None
             };
-            if let Some((kind, message)) = fault {
+            if let Some((kind, mut message)) = fault {
+                if let Some(below) = out.last()
+                    && below.kind == Kind::Allocated
+                    && below.address + below.size == at
+                {
+                    let _ = write!(
+                        message,
+                        "; the allocated block below it ({:#x}, {} bytes) ends here: an overrun of that block is the usual cause",
+                        below.address, below.size
+                    );
+                }
                 self.find(at, kind, message);
                 let next = (at + a..r.end)
                     .step_by(a as usize)
