@@ -184,6 +184,14 @@ pub fn inspect(
             );
         }
     }
+    for (k, b) in walk::bounds_checked(facts).iter().enumerate() {
+        if b.is_none() {
+            let (addr, len) = facts.regions[k];
+            bail!(
+                "region {k} ({addr:#x}, {len} bytes) cannot hold a block of this layout (a header, an end marker and one block)"
+            );
+        }
+    }
     let scheme = if facts.heap5 {
         Scheme::Heap5
     } else {

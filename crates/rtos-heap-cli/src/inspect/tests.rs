@@ -405,3 +405,44 @@ fn histogram_buckets() {
         ]
     );
 }
+
+#[test]
+fn facts_that_describe_no_heap_are_errors() {
+    let img = c_image(&LAYOUT, 0);
+    let mem = Memory::raw(BASE, img.bytes.clone());
+    let mut f = img.facts.clone();
+    f.regions = vec![(BASE, 16)];
+    let e = inspect(&mem, &f, Counters::default(), None).unwrap_err();
+    assert!(e.to_string().contains("cannot hold a block"), "{e}");
+    f.regions = vec![(BASE, 512), (BASE + 256, 256)];
+    f.heap5 = true;
+    let e = inspect(&mem, &f, Counters::default(), None).unwrap_err();
+    assert!(e.to_string().contains("ascending"), "{e}");
+    f.regions = vec![(u64::MAX - 8, 64)];
+    assert!(
+        inspect(&mem, &f, Counters::default(), None).is_err(),
+        "past the address space"
+    );
+    f.regions.clear();
+    assert!(inspect(&mem, &f, Counters::default(), None).is_err());
+}
+
+#[test]
+fn an_image_of_zeros_is_all_damage_and_no_panic() {
+    for flavour in [Flavour::C, Flavour::RtosHeap] {
+        let mem = Memory::raw(BASE, vec![0; 1024]);
+        let mut facts = c_image(&LAYOUT, 0).facts;
+        facts.flavour = flavour;
+        facts.head = None;
+        let i = inspect(&mem, &facts, Counters::default(), None).unwrap();
+        assert!(i.damaged());
+        assert_eq!(i.walk.findings[0].kind, Damage::BadHeader);
+        assert_eq!(i.walk.blocks[0].kind, Kind::Damaged);
+        assert_eq!(
+            i.walk.blocks[0].size, 1016,
+            "one damaged span up to the end marker"
+        );
+        assert_eq!(i.stats.xNumberOfFreeBlocks, 0);
+        assert_eq!(i.largest_request, 0);
+    }
+}

@@ -178,19 +178,33 @@ struct Region {
     end: u64,
 }
 
-/// Walks the heap of `facts` in `mem`.
-pub fn walk(mem: &Memory, facts: &Facts) -> Walk {
-    let hs = facts.header();
-    let a = facts.align as u64;
-    let regions: Vec<Region> = facts
+/// Each region's first block and end marker, as the heap lays them out: the start rounded up to
+/// the alignment, the marker at `round_down(start + usable - header, align)`. `None` for a region
+/// too small to hold a block (or one that would run past the address space).
+pub fn bounds_checked(facts: &Facts) -> Vec<Option<(u64, u64)>> {
+    let (hs, a) = (facts.header(), facts.align as u64);
+    facts
         .regions
         .iter()
         .map(|&(addr, len)| {
-            let start = addr.div_ceil(a) * a;
-            let usable = len.saturating_sub(start - addr);
-            let end = (start + usable).saturating_sub(hs) / a * a;
-            Region { start, end }
+            let start = addr.checked_next_multiple_of(a)?;
+            let top = addr.checked_add(len)?;
+            let end = top.checked_sub(hs)? / a * a;
+            (end >= start.checked_add(hs + a)?).then_some((start, end))
         })
+        .collect()
+}
+
+fn bounds(facts: &Facts) -> Vec<(u64, u64)> {
+    bounds_checked(facts).into_iter().flatten().collect()
+}
+
+/// Walks the heap of `facts` in `mem`.
+pub fn walk(mem: &Memory, facts: &Facts) -> Walk {
+    let hs = facts.header();
+    let regions: Vec<Region> = bounds(facts)
+        .into_iter()
+        .map(|(start, end)| Region { start, end })
         .collect();
     let base = regions.first().map_or(0, |r| r.start);
     let mut w = Walker {
