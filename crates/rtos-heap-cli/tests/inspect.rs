@@ -88,8 +88,12 @@ fn paths(shared: &Path, set: &str, at: &str) -> (String, String) {
 }
 
 #[test]
+#[cfg_attr(
+    shared_absent,
+    ignore = "needs ../shared (the real traces and dumps), or RTOS_HEAP_SHARED"
+)]
 fn every_block_and_statistic_of_the_c_heaps_images() {
-    let Some(shared) = shared_dir() else { return };
+    let shared = shared_dir();
     for (set, trace) in SETS {
         let exp = expected(&shared.join("dumps"), set);
         for (at, e) in ["mid", "end"].into_iter().zip(&exp) {
@@ -152,8 +156,12 @@ fn every_block_and_statistic_of_the_c_heaps_images() {
 }
 
 #[test]
+#[cfg_attr(
+    shared_absent,
+    ignore = "needs ../shared (the real traces and dumps), or RTOS_HEAP_SHARED"
+)]
 fn a_trace_that_does_not_end_at_the_image_is_refused_with_the_candidates() {
-    let Some(shared) = shared_dir() else { return };
+    let shared = shared_dir();
     let (img, meta) = paths(&shared, "heap4_32_full20", "mid");
     let t = shared.join("traces/full_20s.trace.txt");
     let out = bin()
@@ -237,8 +245,12 @@ fn meta_value(meta: &str, key: &str) -> u64 {
 }
 
 #[test]
+#[cfg_attr(
+    shared_absent,
+    ignore = "needs ../shared (the real traces and dumps), or RTOS_HEAP_SHARED"
+)]
 fn injected_damage_is_found_at_its_offset() {
-    let Some(shared) = shared_dir() else { return };
+    let shared = shared_dir();
     for set in [
         "heap4_32_full20",
         "heap4_64_full20",
@@ -332,8 +344,12 @@ fn injected_damage_is_found_at_its_offset() {
 }
 
 #[test]
+#[cfg_attr(
+    shared_absent,
+    ignore = "needs ../shared (the real traces and dumps), or RTOS_HEAP_SHARED"
+)]
 fn a_wrong_canary_is_a_mismatch_at_every_allocated_block() {
-    let Some(shared) = shared_dir() else { return };
+    let shared = shared_dir();
     let (img, meta) = paths(&shared, "heap4prot_32_full20", "end");
     let v = run_json(
         &[
@@ -376,8 +392,12 @@ fn a_wrong_canary_is_a_mismatch_at_every_allocated_block() {
 }
 
 #[test]
+#[cfg_attr(
+    shared_absent,
+    ignore = "needs ../shared (the real traces and dumps), or RTOS_HEAP_SHARED"
+)]
 fn text_and_html_output() {
-    let Some(shared) = shared_dir() else { return };
+    let shared = shared_dir();
     let (img, meta) = paths(&shared, "heap5_64_churn60", "end");
     let dir = tempfile::tempdir().unwrap();
     let html = dir.path().join("image.html");
@@ -422,8 +442,12 @@ fn text_and_html_output() {
 }
 
 #[test]
+#[cfg_attr(
+    shared_absent,
+    ignore = "needs ../shared (the real traces and dumps), or RTOS_HEAP_SHARED"
+)]
 fn the_trace_names_the_allocation_under_a_damaged_header() {
-    let Some(shared) = shared_dir() else { return };
+    let shared = shared_dir();
     let (_, meta) = paths(&shared, "heap4_32_full20", "end");
     let exp = &expected(&shared.join("dumps"), "heap4_32_full20")[1];
     let victim = blocks_of(&exp.walk)

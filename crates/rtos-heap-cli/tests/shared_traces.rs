@@ -92,8 +92,12 @@ fn placements(args: &[&str], trace: &Path, dir: &Path) -> (Vec<String>, serde_js
 }
 
 #[test]
+#[cfg_attr(
+    shared_absent,
+    ignore = "needs ../shared (the real traces and dumps), or RTOS_HEAP_SHARED"
+)]
 fn replay_reproduces_the_recorded_heap4_addresses_and_stats() {
-    let Some(shared) = shared_dir() else { return };
+    let shared = shared_dir();
     let dir = tempfile::tempdir().unwrap();
     for name in TRACES {
         let trace = shared.join(format!("traces/{name}.trace.txt"));
@@ -148,8 +152,12 @@ fn replay_reproduces_the_recorded_heap4_addresses_and_stats() {
 }
 
 #[test]
+#[cfg_attr(
+    shared_absent,
+    ignore = "needs ../shared (the real traces and dumps), or RTOS_HEAP_SHARED"
+)]
 fn a_32_bit_replay_of_the_same_run_needs_less_heap() {
-    let Some(shared) = shared_dir() else { return };
+    let shared = shared_dir();
     let trace = shared.join("traces/full_20s.trace.txt");
     let text = std::fs::read_to_string(&trace).unwrap();
     let ops = TraceReader::new(text.as_bytes(), "full", ParseOptions::default())
@@ -168,8 +176,12 @@ fn a_32_bit_replay_of_the_same_run_needs_less_heap() {
 }
 
 #[test]
+#[cfg_attr(
+    shared_absent,
+    ignore = "needs ../shared (the real traces and dumps), or RTOS_HEAP_SHARED"
+)]
 fn size_is_consistent_with_the_recorded_runs() {
-    let Some(shared) = shared_dir() else { return };
+    let shared = shared_dir();
     for name in ["full_20s", "churn_60s"] {
         let trace = shared.join(format!("traces/{name}.trace.txt"));
         let rec = record(&trace);

@@ -7,26 +7,19 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use rtos_heap_workloads::Rng;
 
-/// `../shared` next to the repository (or `RTOS_HEAP_SHARED`), if it has `traces/`. `None` when
-/// absent, unless `RTOS_HEAP_REQUIRE_SHARED` is set (as `.ci/run` does): then a missing folder fails.
-pub fn shared_dir() -> Option<PathBuf> {
+/// `../shared` next to the repository (or `RTOS_HEAP_SHARED`). Tests that call it carry
+/// `#[cfg_attr(shared_absent, ignore = …)]`, so they only run when the build script found it;
+/// a folder gone since then is a failure, never a silent pass.
+pub fn shared_dir() -> PathBuf {
     let dir = std::env::var_os("RTOS_HEAP_SHARED")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
-    if dir.join("traces").is_dir() {
-        return Some(dir);
-    }
-    if std::env::var_os("RTOS_HEAP_REQUIRE_SHARED").is_some() {
-        panic!(
-            "RTOS_HEAP_REQUIRE_SHARED is set but {} has no traces/",
-            dir.display()
-        );
-    }
-    eprintln!(
-        "skipped: {} not found (set RTOS_HEAP_SHARED)",
+    assert!(
+        dir.join("traces").is_dir(),
+        "{} has no traces/ (set RTOS_HEAP_SHARED)",
         dir.display()
     );
-    None
+    dir
 }
 
 /// The `rtos-heap` binary.
