@@ -78,8 +78,9 @@ struct TraceArgs {
     format: Option<Format>,
     /// What a hook log's size field holds: `block` (FreeRTOS V11 heap_2/4/5), `aligned` (heap_1),
     /// `requested` (heap_3 or your own macros).
-    #[arg(long, value_enum, default_value = "block")]
-    size_field: SizeField,
+    /// (Default: block.)
+    #[arg(long, value_enum)]
+    size_field: Option<SizeField>,
     /// Layout of the device the hook log was captured on (default: --target's).
     #[arg(long, value_enum)]
     log_target: Option<Preset>,
@@ -93,7 +94,7 @@ impl TraceArgs {
         let log = self.log_target.map_or(layout, Preset::layout);
         ParseOptions {
             format: self.format,
-            size_field: self.size_field,
+            size_field: self.size_field.unwrap_or(SizeField::Block),
             log_header: log.header() as u64,
             log_align: log.align as u64,
             lenient: self.lenient,
@@ -170,18 +171,22 @@ struct SizeArgs {
     /// Schemes to size (comma-separated; default: all).
     #[arg(long, value_enum, value_delimiter = ',')]
     scheme: Vec<Scheme>,
-    /// Margin added to the minimum for the recommended configTOTAL_HEAP_SIZE, in percent.
-    #[arg(long, default_value_t = 10.0)]
+    /// Margin added to the minimum for the recommended configTOTAL_HEAP_SIZE, in percent
+    /// (0 to 1000).
+    #[arg(long, default_value = "10", value_parser = parse_margin)]
     margin: f64,
     /// heap_5: fixed regions placed before the searched (last) region.
     #[arg(long, value_parser = parse_bytes, value_delimiter = ',')]
     regions: Vec<usize>,
-    /// Most candidate sizes replayed per scheme.
-    #[arg(long, default_value_t = 2000)]
+    /// Most candidate sizes replayed per scheme (at least 1).
+    #[arg(long, default_value = "2000", value_parser = parse_replays)]
     max_replays: usize,
     /// Seconds of candidate replays per scheme before the rest is reported untested.
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value = "30", value_parser = parse_seconds)]
     time_limit: f64,
+    /// Exit with status 1 when a scheme's minimum is not proven within the budget.
+    #[arg(long)]
+    fail_unproven: bool,
 }
 
 #[derive(Debug, Args)]
@@ -195,15 +200,43 @@ struct CompareArgs {
     /// One heap size for every scheme; without it each scheme runs at its own minimum.
     #[arg(long, value_parser = parse_bytes)]
     heap_size: Option<usize>,
-    /// Margin for the recommended configTOTAL_HEAP_SIZE, in percent.
-    #[arg(long, default_value_t = 10.0)]
+    /// Margin for the recommended configTOTAL_HEAP_SIZE, in percent (0 to 1000).
+    #[arg(long, default_value = "10", value_parser = parse_margin)]
     margin: f64,
-    /// Most candidate sizes replayed per scheme (without --heap-size).
-    #[arg(long, default_value_t = 2000)]
+    /// Most candidate sizes replayed per scheme (without --heap-size; at least 1).
+    #[arg(long, default_value = "2000", value_parser = parse_replays)]
     max_replays: usize,
     /// Seconds of candidate replays per scheme (without --heap-size).
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value = "30", value_parser = parse_seconds)]
     time_limit: f64,
+}
+
+/// `--margin`: a percentage from 0 to 1,000.
+fn parse_margin(s: &str) -> Result<f64, String> {
+    match s.trim().trim_end_matches('%').parse::<f64>() {
+        Ok(v) if (0.0..=1000.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a margin: a percentage from 0 to 1000"
+        )),
+    }
+}
+
+/// `--max-replays`: at least one.
+fn parse_replays(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(v) if v >= 1 => Ok(v),
+        _ => Err(format!("`{s}` is not a number of replays: at least 1")),
+    }
+}
+
+/// `--time-limit`: seconds, more than 0 and at most a day.
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.trim().trim_end_matches('s').parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 86_400.0 => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a time limit: seconds, more than 0 and at most 86400"
+        )),
+    }
 }
 
 const HEAP3_NOTE: &str = "heap_3 is simulated as the C library's allocator under a byte limit that counts requested bytes only: the C library's own headers and fragmentation are not modelled, so its figures are a lower bound.";
@@ -277,8 +310,48 @@ fn info_of<R: std::io::BufRead>(reader: &TraceReader<R>, source: String, ops: u6
 fn load(trace: &TraceArgs, layout: Layout) -> Result<(Vec<Op>, TraceInfo)> {
     let mut r = trace.open(layout)?;
     let ops = r.read_all()?;
+    trace.check(r.format(), ops.len() as u64)?;
     let info = info_of(&r, trace.trace.display().to_string(), ops.len() as u64);
     Ok((ops, info))
+}
+
+impl TraceArgs {
+    /// What can only be checked once the trace was read: options for hook logs given for
+    /// another format, and a trace with nothing to replay.
+    fn check(&self, format: Option<Format>, ops: u64) -> Result<()> {
+        if format != Some(Format::Hook) {
+            for (given, name) in [
+                (self.size_field.is_some(), "--size-field"),
+                (self.log_target.is_some(), "--log-target"),
+            ] {
+                if given {
+                    bail!(
+                        "{}: {name} is for hook logs (traceMALLOC/traceFREE lines); this trace is in the {} format",
+                        self.trace.display(),
+                        format.map_or("unknown".to_string(), |f| format!("{f:?}").to_lowercase())
+                    );
+                }
+            }
+        }
+        if ops == 0 {
+            bail!(
+                "{}: the trace holds no allocation or free (only comments or blank lines): nothing to replay",
+                self.trace.display()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// `--regions` and `--heap-size` against the schemes they would apply to.
+fn check_regions(list: &[Scheme], regions: &[usize], heap_size: Option<usize>) -> Result<()> {
+    if !regions.is_empty() && !list.contains(&Scheme::Heap5) {
+        bail!("--regions is for heap_5; the other schemes take one --heap-size");
+    }
+    if !regions.is_empty() && heap_size.is_some() && list == [Scheme::Heap5] {
+        bail!("heap_5 takes --regions or --heap-size, not both");
+    }
+    Ok(())
 }
 
 fn spec_for(scheme: Scheme, layout: Layout, heap: usize, regions: &[usize]) -> HeapSpec {
@@ -400,7 +473,7 @@ fn demo(a: DemoArgs) -> Result<ExitCode> {
     };
     let sizes = size_all(&ops, layout, &Scheme::ALL, &budget, 0.10);
     let info = TraceInfo {
-        source: format!("workload:{} (shared/docs/workloads.md)", w.name),
+        source: format!("workload: {} (shared/docs/workloads.md)", w.name),
         format: None,
         ops: ops.len() as u64,
         counts: Default::default(),
@@ -441,6 +514,7 @@ fn replay_cmd(a: ReplayArgs) -> Result<ExitCode> {
             "--placements: heap_3 has no placements of its own (the C library places its blocks)"
         );
     }
+    check_regions(&list, &a.regions, a.heap_size)?;
     let mut replays = Vec::new();
     let mut info = None;
     for &scheme in &list {
@@ -489,6 +563,7 @@ fn replay_cmd(a: ReplayArgs) -> Result<ExitCode> {
             r = replay(h.as_mut(), &mut reader2, &opts, None)?;
         }
         if info.is_none() {
+            a.trace.check(reader.format(), r.ops)?;
             info = Some(info_of(&reader, a.trace.trace.display().to_string(), r.ops));
         }
         replays.push(r);
@@ -505,7 +580,12 @@ fn replay_cmd(a: ReplayArgs) -> Result<ExitCode> {
         notes,
     };
     emit(&report, a.out.json, a.out.report.as_deref())?;
-    Ok(ExitCode::SUCCESS)
+    // The trace did not run where an allocation failed.
+    Ok(if report.replays.iter().any(|r| r.failed_allocs > 0) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// `configTOTAL_HEAP_SIZE` from the `#` header lines at the top of a trace, if any.
@@ -531,8 +611,9 @@ fn header_heap_size(path: &Path) -> Result<Option<usize>> {
 
 fn size_cmd(a: SizeArgs) -> Result<ExitCode> {
     let layout = a.target.layout()?;
-    let (ops, info) = load(&a.trace, layout)?;
     let list = schemes(&a.scheme);
+    check_regions(&list, &a.regions, None)?;
+    let (ops, info) = load(&a.trace, layout)?;
     let opts = SizeOptions {
         fixed_regions: a.regions.clone(),
         max_replays: a.max_replays,
@@ -572,7 +653,12 @@ fn size_cmd(a: SizeArgs) -> Result<ExitCode> {
         notes,
     };
     emit(&report, a.out.json, a.out.report.as_deref())?;
-    Ok(ExitCode::SUCCESS)
+    let unproven = report.sizes.iter().any(|e| e.result.minimum.is_none());
+    Ok(if a.fail_unproven && unproven {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn compare_cmd(a: CompareArgs) -> Result<ExitCode> {

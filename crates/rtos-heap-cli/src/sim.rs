@@ -289,14 +289,15 @@ impl<H: RawHeap + Walk> Sim for Machine<H> {
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     /// The core crate refused the memory.
-    #[error("{scheme} cannot use {size} bytes: {source}")]
+    #[error("{scheme} cannot use {size} bytes: {reason}")]
     Region {
         /// Scheme.
         scheme: Scheme,
         /// Total bytes.
         size: usize,
-        /// The core crate's reason.
-        source: RegionError,
+        /// The core crate's reason (in the message, so not also a `source`: a chain would
+        /// repeat it).
+        reason: RegionError,
     },
     /// Several regions for a single-region scheme, or too many regions.
     #[error("{0}")]
@@ -322,10 +323,10 @@ fn build_for<T: TargetLayout>(spec: &HeapSpec) -> Result<Box<dyn Sim>, BuildErro
         memory(spec)
     };
     let base = NonNull::new(mem.as_mut_ptr().cast::<u8>()).expect("Vec pointer is not null");
-    let region_err = |source| BuildError::Region {
+    let region_err = |reason| BuildError::Region {
         scheme: spec.scheme,
         size: spec.total(),
-        source,
+        reason,
     };
     if spec.scheme != Scheme::Heap5 && spec.regions.len() != 1 {
         return Err(BuildError::Regions(format!(

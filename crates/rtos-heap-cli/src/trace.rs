@@ -104,12 +104,12 @@ pub struct Warning {
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
     /// The file could not be read.
-    #[error("{file}: {source}")]
+    #[error("{file}: {cause}")]
     Io {
         /// File name.
         file: String,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, so not also a `source`: a chain would repeat it).
+        cause: std::io::Error,
     },
     /// A malformed line.
     #[error("{file}:{line}: expected {expected}, found `{found}`")]
@@ -175,15 +175,23 @@ pub struct TraceReader<R> {
     counts: TraceCounts,
 }
 
+/// The offending text of a line for a message: control characters (a NUL, an escape sequence, a
+/// stray carriage return) escaped so the message stays one readable line, and long text cut.
 fn shorten(s: &str) -> String {
     const MAX: usize = 60;
-    if s.chars().count() <= MAX {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(MAX).collect();
-        t.push('…');
-        t
+    let mut t = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i == MAX {
+            t.push('…');
+            break;
+        }
+        if c.is_control() {
+            t.extend(c.escape_default());
+        } else {
+            t.push(c);
+        }
     }
+    t
 }
 
 fn parse_dec(tok: &str) -> Option<u64> {
@@ -336,9 +344,12 @@ impl<R: BufRead> TraceReader<R> {
             }
             None => {
                 self.counts.unknown_frees += 1;
-                self.warn(format!(
-                    "free of {what} {key:#x}, which is not live: skipped"
-                ));
+                let key = if what == "id" {
+                    key.to_string()
+                } else {
+                    format!("{key:#x}")
+                };
+                self.warn(format!("free of {what} {key}, which is not live: skipped"));
                 None
             }
         }
@@ -546,9 +557,9 @@ impl<R: BufRead> TraceReader<R> {
             let n = self
                 .src
                 .read_until(b'\n', &mut self.buf)
-                .map_err(|source| TraceError::Io {
+                .map_err(|cause| TraceError::Io {
                     file: self.file.clone(),
-                    source,
+                    cause,
                 })?;
             if n == 0 {
                 return Ok(None);

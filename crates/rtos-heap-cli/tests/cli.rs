@@ -56,7 +56,7 @@ fn no_arguments_runs_the_demo() {
         .env("TMPDIR", dir.path())
         .assert()
         .success()
-        .stdout(predicate::str::contains("workload:rtos"))
+        .stdout(predicate::str::contains("workload: rtos"))
         .stdout(predicate::str::contains("heap_4"))
         .stdout(predicate::str::contains("configTOTAL_HEAP_SIZE"))
         .stdout(predicate::str::contains("Report written to"));
@@ -167,8 +167,14 @@ fn placements_match_the_library_and_mark_failures() {
         ])
         .arg(&out)
         .args(&args);
-        cmd.assert().success();
+        let status = cmd.output().unwrap().status;
         let got = std::fs::read_to_string(&out).unwrap();
+        let failed = got.lines().any(|l| l == "-1");
+        assert_eq!(
+            status.code(),
+            Some(i32::from(failed)),
+            "exit 1 exactly when one failed"
+        );
         let (s, regions) = if scheme == "heap4" {
             (Scheme::Heap4, vec![4096])
         } else {
@@ -349,7 +355,7 @@ fn free_of_an_unknown_address_is_reported_not_fatal() {
         ])
         .assert()
         .success()
-        .stdout(predicate::str::contains("1 frees of unknown addresses"))
+        .stdout(predicate::str::contains("1 free of unknown addresses"))
         .stdout(predicate::str::contains("h.log:2: free of address 0x999"));
 }
 
@@ -469,7 +475,7 @@ fn report_has_maps_and_series_for_every_scheme() {
         ])
         .arg(&out)
         .assert()
-        .success();
+        .code(1); // heap_1 runs out at 2K: the trace did not run there
     let html = std::fs::read_to_string(&out).unwrap();
     assert!(
         !html.contains("http://") && !html.contains("https://"),
@@ -481,4 +487,165 @@ fn report_has_maps_and_series_for_every_scheme() {
     }
     // 2 KiB is too small for this trace: maps are taken at the first failure and at the end.
     assert!(html.contains("Heap map: first failure"));
+}
+
+/// Options that cannot mean anything are usage errors (exit 2), each with a message naming it.
+#[test]
+fn nonsense_options_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = write(dir.path(), "t.ids", "a 0 100\na 1 50\nf 0\n");
+    let hook = write(dir.path(), "h.log", "malloc 0x1000 120\nfree 0x1000 120\n");
+    let t = ids.to_str().unwrap();
+    let cases: [(&[&str], &str); 9] = [
+        (&["size", t, "--margin", "1000000000000"], "--margin"),
+        (&["size", t, "--margin=-5"], "--margin"),
+        (&["size", t, "--max-replays", "0"], "--max-replays"),
+        (&["size", t, "--time-limit", "0"], "--time-limit"),
+        (&["compare", t, "--time-limit", "nan"], "--time-limit"),
+        (
+            &["replay", t, "--scheme", "heap4", "--regions", "1K,2K"],
+            "--regions is for heap_5",
+        ),
+        (
+            &["size", t, "--scheme", "heap4", "--regions", "1K"],
+            "--regions is for heap_5",
+        ),
+        (
+            &[
+                "replay",
+                t,
+                "--scheme",
+                "heap5",
+                "--regions",
+                "1K,2K",
+                "--heap-size",
+                "4K",
+            ],
+            "not both",
+        ),
+        (
+            &[
+                "replay",
+                t,
+                "--heap-size",
+                "4K",
+                "--size-field",
+                "requested",
+            ],
+            "--size-field is for hook logs",
+        ),
+    ];
+    for (args, msg) in cases {
+        bin()
+            .args(args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(msg));
+    }
+    bin()
+        .args(["replay", t, "--heap-size", "4K", "--log-target", "x86-64"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--log-target is for hook logs"));
+    // On a hook log they are fine.
+    bin()
+        .args([
+            "replay",
+            hook.to_str().unwrap(),
+            "--heap-size",
+            "4K",
+            "--size-field",
+            "block",
+        ])
+        .assert()
+        .success();
+}
+
+#[test]
+fn a_trace_with_nothing_to_replay_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = write(dir.path(), "e.ids", "# only a comment\n\n");
+    for cmd in ["size", "replay", "compare"] {
+        let mut c = bin();
+        c.args([cmd, empty.to_str().unwrap(), "--heap-size", "4K"]);
+        if cmd == "size" {
+            c = bin();
+            c.args([cmd, empty.to_str().unwrap()]);
+        }
+        c.assert()
+            .code(2)
+            .stderr(predicate::str::contains("no allocation or free"));
+    }
+}
+
+/// Errors and warnings say each thing once, in the trace's own terms, on one line.
+#[test]
+fn messages_read_well() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory: the cause once.
+    let out = bin()
+        .args(["size", dir.path().to_str().unwrap()])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert_eq!(err.matches("Is a directory").count(), 1, "{err}");
+    // A region too small: the reason once.
+    let t = write(dir.path(), "t.ids", "a 0 100\nf 7\n");
+    let out = bin()
+        .args([
+            "replay",
+            t.to_str().unwrap(),
+            "--scheme",
+            "heap5",
+            "--regions",
+            "10",
+        ])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert_eq!(err.matches("too small").count(), 1, "{err}");
+    // An unknown id is printed as the id it is.
+    bin()
+        .args([
+            "replay",
+            t.to_str().unwrap(),
+            "--heap-size",
+            "1K",
+            "--scheme",
+            "heap4",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("free of id 7, which is not live"))
+        .stdout(predicate::str::contains("0x7").not())
+        .stdout(predicate::str::contains("1 free of unknown"));
+    // A NUL byte is escaped, and the message is one line.
+    let nul = write(dir.path(), "n.ids", "a 0 10\0x\n");
+    let out = bin()
+        .args(["replay", nul.to_str().unwrap(), "--heap-size", "1K"])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("\\u{0}") && !err.contains('\0'), "{err:?}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err:?}");
+}
+
+#[test]
+fn size_fails_on_unproven_minima_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = write(dir.path(), "t.ids", &id_trace(5, 3000, 300, 0.55));
+    let args = [
+        "size",
+        t.to_str().unwrap(),
+        "--scheme",
+        "heap2",
+        "--max-replays",
+        "1",
+    ];
+    let v = json(&args);
+    assert!(
+        v["sizes"][0]["result"]["minimum"].is_null(),
+        "one replay proves nothing"
+    );
+    bin().args(args).arg("--fail-unproven").assert().code(1);
 }

@@ -85,7 +85,7 @@ fn report_renders_heap_maps_and_charts_in_chromium() {
         .arg("--report")
         .arg(&page)
         .assert()
-        .success();
+        .code(1); // some allocations fail at 8K: the maps then show the first failure
 
     // The page's own script counts what the browser laid out.
     let dom = String::from_utf8(headless(&chrome, &["--dump-dom"], &page).stdout).unwrap();

@@ -34,8 +34,22 @@ pub fn thousands(n: usize) -> String {
     out
 }
 
+/// `n` and the noun in the right number: `1 free`, `2,345 frees`.
+pub fn count(n: impl TryInto<usize>, one: &str, many: &str) -> String {
+    let n = n.try_into().unwrap_or(usize::MAX);
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn counts() {
+        assert_eq!(super::count(1u64, "free", "frees"), "1 free");
+        assert_eq!(super::count(0u64, "free", "frees"), "0 frees");
+        assert_eq!(super::count(99_892u64, "free", "frees"), "99,892 frees");
+        assert_eq!(super::count(1usize, "byte", "bytes"), "1 byte");
+    }
+
     #[test]
     fn thousands() {
         assert_eq!(super::thousands(0), "0");

@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use super::{Exporter, thousands};
+use super::{Exporter, count, thousands};
 use crate::layout::Scheme;
 use crate::replay::ReplayResult;
 use crate::report::{Report, SizeEntry};
@@ -55,7 +55,7 @@ fn result_cell(r: &ReplayResult) -> String {
         Some(f) => format!(
             "{} failed (first: line {}, {} B)",
             thousands(r.failed_allocs as usize),
-            f.line,
+            thousands(f.line as usize),
             thousands(f.size as usize)
         ),
     }
@@ -160,11 +160,11 @@ fn write_replays(out: &mut dyn Write, rs: &[ReplayResult]) -> io::Result<()> {
         if let Some(f) = &r.first_failure {
             writeln!(
                 out,
-                "{}: first failed allocation at line {} (operation {}): {} bytes{}: {}{}",
+                "{}: first failed allocation at line {} (operation {}): {}{}: {}{}",
                 r.scheme,
-                f.line,
-                f.op,
-                thousands(f.size as usize),
+                thousands(f.line as usize),
+                thousands(f.op as usize),
+                count(f.size, "byte", "bytes"),
                 if f.align > 0 {
                     format!(" aligned to {}", f.align)
                 } else {
@@ -181,8 +181,10 @@ fn write_replays(out: &mut dyn Write, rs: &[ReplayResult]) -> io::Result<()> {
         if r.frees_of_failed > 0 || r.rejected_frees > 0 {
             writeln!(
                 out,
-                "{}: {} frees of failed allocations skipped, {} frees refused",
-                r.scheme, r.frees_of_failed, r.rejected_frees
+                "{}: {} of failed allocations skipped, {} refused",
+                r.scheme,
+                count(r.frees_of_failed, "free", "frees"),
+                count(r.rejected_frees, "free", "frees")
             )?;
         }
     }
@@ -198,7 +200,7 @@ pub(super) fn min_cell(r: &crate::size::SizeResult) -> String {
     }
 }
 
-fn write_sizes(out: &mut dyn Write, ss: &[SizeEntry]) -> io::Result<()> {
+fn write_sizes(out: &mut dyn Write, ss: &[SizeEntry], command: &str) -> io::Result<()> {
     let rows: Vec<Vec<String>> = ss
         .iter()
         .map(|e| {
@@ -273,16 +275,26 @@ fn write_sizes(out: &mut dyn Write, ss: &[SizeEntry]) -> io::Result<()> {
         if !r.untested.is_empty() {
             writeln!(
                 out,
-                "{}: not replayed (budget: --max-replays, --time-limit): {}",
+                "{}: not replayed ({}): {}",
                 r.scheme,
+                if command == "demo" {
+                    "the demo's short budget; `rtos-heap size` takes --max-replays and --time-limit"
+                } else {
+                    "budget: --max-replays, --time-limit"
+                },
                 ranges(&r.untested, 8)
             )?;
         }
         if r.size_independent_failures > 0 {
             writeln!(
                 out,
-                "{}: {} allocations fail at any heap size (zero or oversized requests); they are not counted as failures here",
-                r.scheme, r.size_independent_failures
+                "{}: {} at any heap size (zero or oversized requests); not counted as failures here",
+                r.scheme,
+                count(
+                    r.size_independent_failures,
+                    "allocation fails",
+                    "allocations fail"
+                )
             )?;
         }
         if !r.fixed_regions.is_empty() {
@@ -334,14 +346,17 @@ impl Exporter for Table {
             if !report.replays.is_empty() {
                 writeln!(out)?;
             }
-            write_sizes(out, &report.sizes)?;
+            write_sizes(out, &report.sizes, &report.command)?;
         }
         let c = &t.counts;
         if c.unknown_frees + c.device_failures + c.reused_addresses + c.skipped_lines > 0 {
             writeln!(
                 out,
-                "Trace: {} frees of unknown addresses or ids skipped, {} allocations that failed on the device not replayed, {} addresses handed out twice, {} lines skipped",
-                c.unknown_frees, c.device_failures, c.reused_addresses, c.skipped_lines
+                "Trace: {} of unknown addresses or ids skipped, {} that failed on the device not replayed, {} handed out twice, {} skipped",
+                count(c.unknown_frees, "free", "frees"),
+                count(c.device_failures, "allocation", "allocations"),
+                count(c.reused_addresses, "address", "addresses"),
+                count(c.skipped_lines, "line", "lines")
             )?;
         }
         for w in t.warnings.iter().take(5) {
@@ -350,8 +365,8 @@ impl Exporter for Table {
         if t.warning_count > 5 {
             writeln!(
                 out,
-                "… {} warnings in all (--json lists 100)",
-                t.warning_count
+                "… {} in all (--json lists 100)",
+                count(t.warning_count, "warning", "warnings")
             )?;
         }
         for n in &report.notes {

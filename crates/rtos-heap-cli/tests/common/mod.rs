@@ -60,15 +60,20 @@ pub fn id_trace(seed: u64, steps: usize, max: u64, p_alloc: f64) -> String {
     s
 }
 
-/// Runs the binary with `args`, expecting success, and parses its stdout as JSON.
+/// Runs the binary with `args` and parses its stdout as JSON. The exit status must be 0, or for
+/// `replay` 1 exactly when an allocation failed in some replay (docs/cli.md, exit codes).
 pub fn json(args: &[&str]) -> serde_json::Value {
-    let out = bin()
-        .args(args)
-        .arg("--json")
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    serde_json::from_slice(&out).expect("valid JSON on stdout")
+    let out = bin().args(args).arg("--json").output().expect("runs");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: stderr: {}", String::from_utf8_lossy(&out.stderr)));
+    let failed = args.first() == Some(&"replay")
+        && v["replays"]
+            .as_array()
+            .is_some_and(|rs| rs.iter().any(|r| r["failed_allocs"].as_u64() != Some(0)));
+    assert_eq!(
+        out.status.code(),
+        Some(i32::from(failed)),
+        "exit status of {args:?}"
+    );
+    v
 }
