@@ -601,9 +601,26 @@ pub fn find(
         header: layout.header() as u64,
         off,
     };
-    // Smallest size the core crate accepts for the searched region.
-    let min_buildable = (layout.align + 3 * layout.header()) as u64;
-    let lower = lower_bound(scheme, layout, ops).max(min_buildable);
+    // Smallest size the core crate accepts for the searched region (a header, a minimum block and,
+    // heap_4/5, an end marker, after aligning): found by building, not guessed.
+    let guess = (layout.align + 3 * layout.header()) as u64;
+    let min_buildable = (1..guess)
+        .find(|&s| sim::build(&spec_for(s)).is_ok())
+        .unwrap_or(guess);
+    // heap_5: the fixed regions hold part of the peak, so only the rest bounds the last region.
+    let fixed_capacity = if fixed.is_empty() {
+        0
+    } else {
+        HeapSpec {
+            scheme,
+            layout,
+            regions: fixed.clone(),
+        }
+        .capacity() as u64
+    };
+    let lower = lower_bound(scheme, layout, ops)
+        .saturating_sub(fixed_capacity)
+        .max(min_buildable);
     let aligned_above = ops
         .iter()
         .any(|o| matches!(o.kind, OpKind::Alloc { align, .. } if align as usize > layout.align));

@@ -71,10 +71,15 @@ fn check(scheme: Scheme, layout: Layout, fixed: &[usize], ops: &[Op]) -> SizeRes
     );
     let min = r.minimum.expect("a minimum");
     let all = r.all_succeed_from.expect("proven upper part");
-    let lo = r
-        .lower_bound
-        .saturating_sub(64)
-        .max(min_size(scheme, layout));
+    // From the smallest size the heap can be built with when fixed regions take part of the load
+    // (the lower bound is what is being checked there), else from just below the lower bound.
+    let lo = if fixed.is_empty() {
+        r.lower_bound
+            .saturating_sub(64)
+            .max(min_size(scheme, layout))
+    } else {
+        1
+    };
     let mut failing_above = Vec::new();
     for s in lo..all + 3 * layout.align {
         let clean = clean_at(scheme, layout, fixed, s, ops);
@@ -157,6 +162,32 @@ fn heap5_searches_the_last_region() {
         &mut (),
     );
     assert!(r.minimum.unwrap() < h4.minimum.unwrap());
+}
+
+/// The last region's size with fixed regions before it, from none of the load to all of it:
+/// every answer checked against a replay at every size (the fixed regions' room counts).
+#[test]
+fn heap5_with_fixed_regions_matches_brute_force() {
+    for seed in 1..=8u64 {
+        let ops = random_trace(seed + 100, 250, 96, 0.55);
+        for preset in [Preset::CortexM, Preset::X86_64] {
+            let layout = preset.layout();
+            let peak = lower_bound(Scheme::Heap5, layout, &ops) as usize;
+            for fixed in [
+                vec![64],
+                vec![peak / 2],
+                vec![peak / 3, peak / 4],
+                vec![2 * peak],
+            ] {
+                let r = check(Scheme::Heap5, layout, &fixed, &ops);
+                if fixed == [2 * peak] {
+                    // Everything fits in the fixed region: the smallest region the heap accepts
+                    // (a header, a minimum block and the end marker: 3 headers).
+                    assert_eq!(r.minimum, Some(3 * layout.header()), "{fixed:?}");
+                }
+            }
+        }
+    }
 }
 
 #[test]
