@@ -390,7 +390,14 @@ struct Bar {
     bar: ProgressBar,
     start: Instant,
     shown: bool,
+    /// stderr is not a terminal (piped, logged): no bar, a plain line every few seconds.
+    plain: bool,
+    last_line: Instant,
+    name: String,
 }
+
+/// Seconds between progress lines when stderr is not a terminal.
+const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 impl Bar {
     fn new(msg: &str) -> Self {
@@ -405,6 +412,9 @@ impl Bar {
             bar,
             start: Instant::now(),
             shown: false,
+            plain: !std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            last_line: Instant::now(),
+            name: msg.to_string(),
         }
     }
 
@@ -420,6 +430,18 @@ impl size::Progress for Bar {
 
     fn done(&mut self) {
         self.bar.inc(1);
+        if self.plain {
+            if self.last_line.elapsed() >= PLAIN_PROGRESS_EVERY {
+                self.last_line = Instant::now();
+                eprintln!(
+                    "{}: {} replays so far ({:.0} s)",
+                    self.name,
+                    self.bar.position(),
+                    self.start.elapsed().as_secs_f64()
+                );
+            }
+            return;
+        }
         // Only when it takes more than a moment.
         if !self.shown && self.start.elapsed() > Duration::from_millis(400) {
             self.bar.set_draw_target(ProgressDrawTarget::stderr());

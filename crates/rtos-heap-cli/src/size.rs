@@ -39,6 +39,7 @@
 //! trace with such allocations falls back to replaying every class from the lower bound upward.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
 
 use crate::layout::{Layout, Scheme};
 use crate::sim::{self, HeapSpec, Sim};
@@ -353,6 +354,9 @@ fn reference(sim: &mut dyn Sim, ops: &[Op], g: Geometry, layout: Layout) -> Refe
     }
 }
 
+/// A replay stopped because the search's time budget ran out.
+struct OutOfTime;
+
 /// heap_2: one run at cap `rep` that refines `group` (caps that so far behave as `rep` does).
 ///
 /// The block that ends at the cap (*TB*, `[x, cap)`) is the only one whose size depends on the
@@ -369,8 +373,11 @@ fn heap2_group(
     layout: Layout,
     fails: &mut Set,
     new_groups: &mut Vec<Set>,
-) -> Option<bool> {
-    let mut sim = sim::build(spec).ok()?;
+    deadline: Instant,
+) -> Result<Option<bool>, OutOfTime> {
+    let Ok(mut sim) = sim::build(spec) else {
+        return Ok(None);
+    };
     let hs = layout.header() as u64;
     let base = sim.base() as u64;
     let mut x = 0u64; // start of TB
@@ -403,7 +410,10 @@ fn heap2_group(
             }
         }
     };
-    for op in ops {
+    for (i, op) in ops.iter().enumerate() {
+        if past(Some(deadline), i) {
+            return Err(OutOfTime);
+        }
         let slot = op.slot as usize;
         if slot >= table.len() {
             table.resize(slot + 1, (0, 0, 0));
@@ -442,7 +452,9 @@ fn heap2_group(
                                 tb_slot = op.slot;
                             }
                         } else {
-                            let b = by_off.remove(&o)?;
+                            let Some(b) = by_off.remove(&o) else {
+                                return Ok(None);
+                            };
                             by_size.remove(&(b, o));
                             if tb_free {
                                 split_off(group, x + w, x + b, false, fails);
@@ -470,7 +482,7 @@ fn heap2_group(
                     continue;
                 }
                 if sim.free(addr).is_err() {
-                    return None;
+                    return Ok(None);
                 }
                 if !tb_free && op.slot == tb_slot && o == x {
                     tb_free = true;
@@ -486,17 +498,31 @@ fn heap2_group(
             let _ = sim.free(a);
         }
     }
-    Some(clean)
+    Ok(Some(clean))
 }
 
 /// Whether the trace runs at `spec` with no failure besides the size-independent ones.
-fn runs_clean(spec: &HeapSpec, ops: &[Op]) -> bool {
+/// How often (in operations) a replay looks at the clock: the budget is kept to about this many
+/// operations' time.
+const CLOCK_EVERY: usize = 4096;
+
+/// Whether `deadline` has passed, looked at every [`CLOCK_EVERY`] operations.
+fn past(deadline: Option<Instant>, i: usize) -> bool {
+    i % CLOCK_EVERY == CLOCK_EVERY - 1 && deadline.is_some_and(|d| Instant::now() >= d)
+}
+
+/// Whether the trace runs at `spec` with no failure besides the size-independent ones; `None` when
+/// `deadline` passed first (the size stays untested: the budget is kept, not overrun).
+fn runs_clean(spec: &HeapSpec, ops: &[Op], deadline: Option<Instant>) -> Option<bool> {
     let Ok(mut sim) = sim::build(spec) else {
-        return false;
+        return Some(false);
     };
     let mut table: Vec<usize> = Vec::new();
     let mut ok = true;
-    for op in ops {
+    for (i, op) in ops.iter().enumerate() {
+        if past(deadline, i) {
+            return None;
+        }
         let slot = op.slot as usize;
         if slot >= table.len() {
             table.resize(slot + 1, 0);
@@ -525,7 +551,7 @@ fn runs_clean(spec: &HeapSpec, ops: &[Op]) -> bool {
             let _ = sim.free(a);
         }
     }
-    ok
+    Some(ok)
 }
 
 /// Lower bound on the searched region's size from counting bytes: heap_1 needs every allocation,
@@ -626,6 +652,7 @@ pub fn find(
         .any(|o| matches!(o.kind, OpKind::Alloc { align, .. } if align as usize > layout.align));
     let mut replays = 0usize;
     let started = std::time::Instant::now();
+    let deadline = started + opts.time_limit;
     let out_of_budget =
         |replays: usize| replays >= opts.max_replays || started.elapsed() >= opts.time_limit;
 
@@ -685,8 +712,9 @@ pub fn find(
             let mid = lo + (hi - lo) / 2;
             replays += 1;
             progress.planned(1);
-            let clean = runs_clean(&spec_for(g.size_min(mid)), ops);
+            let clean = runs_clean(&spec_for(g.size_min(mid)), ops, Some(deadline));
             progress.done();
+            let Some(clean) = clean else { break };
             if clean {
                 hi = mid;
             } else {
@@ -717,11 +745,24 @@ pub fn find(
                 layout,
                 &mut fails,
                 &mut new_groups,
+                deadline,
             );
             progress.done();
-            let outcome = outcome.unwrap_or_else(|| {
+            let Ok(outcome) = outcome else {
+                // Out of time: what this run had not settled stays untested.
+                for (a, b) in group.iter() {
+                    untested.insert(a, b);
+                }
+                for s in &new_groups {
+                    for (a, b) in s.iter() {
+                        untested.insert(a, b);
+                    }
+                }
+                continue;
+            };
+            let outcome = outcome.or_else(|| {
                 // The shadow model lost track: settle `rep` alone, the rest stays to be run.
-                let clean = runs_clean(&spec_for(g.size_min(rep)), ops);
+                let clean = runs_clean(&spec_for(g.size_min(rep)), ops, Some(deadline))?;
                 let mut rest = Set::default();
                 for (a, b) in group.take(0, u64::MAX) {
                     rest.insert(a, b);
@@ -739,8 +780,19 @@ pub fn find(
                     }
                 }
                 group.insert(rep, rep);
-                clean
+                Some(clean)
             });
+            let Some(outcome) = outcome else {
+                for (a, b) in group.iter() {
+                    untested.insert(a, b);
+                }
+                for s in &new_groups {
+                    for (a, b) in s.iter() {
+                        untested.insert(a, b);
+                    }
+                }
+                continue;
+            };
             let dest = if outcome { &mut ok } else { &mut fails };
             for (a, b) in group.iter() {
                 dest.insert(a, b);
@@ -794,8 +846,12 @@ pub fn find(
             }
             tested += 1;
             replays += 1;
-            let clean = runs_clean(&spec_for(g.size_min(c)), ops);
+            let clean = runs_clean(&spec_for(g.size_min(c)), ops, Some(deadline));
             progress.done();
+            let Some(clean) = clean else {
+                untested.insert(c, last);
+                continue;
+            };
             if clean {
                 ok.insert(c, last);
             } else {

@@ -55,7 +55,9 @@ fn clean_at(scheme: Scheme, layout: Layout, fixed: &[usize], s: usize, ops: &[Op
             regions,
         },
         ops,
+        None,
     )
+    .expect("no deadline")
 }
 
 /// Brute force: replays at every size from the lower bound to well past `all_succeed_from`.
@@ -300,4 +302,30 @@ fn interval_set_take() {
         s.iter().collect::<Vec<_>>(),
         vec![(10, 11), (13, 14), (36, 40)]
     );
+}
+
+/// The time budget is kept inside a replay: a deadline already past stops it at its next look
+/// at the clock, and the search reports what it could not replay instead of overrunning.
+#[test]
+fn the_time_budget_stops_replays_in_the_middle() {
+    let ops = random_trace(77, 3 * CLOCK_EVERY, 64, 0.55);
+    let layout = Preset::CortexM.layout();
+    let spec = HeapSpec::single(Scheme::Heap2, layout, 1 << 20);
+    assert_eq!(runs_clean(&spec, &ops, Some(Instant::now())), None);
+    assert_eq!(runs_clean(&spec, &ops, None), Some(true));
+    for scheme in [Scheme::Heap2, Scheme::Heap4] {
+        let opts = SizeOptions {
+            time_limit: std::time::Duration::from_nanos(1),
+            ..SizeOptions::default()
+        };
+        let r = find(scheme, layout, &ops, &opts, &mut ());
+        // Only the reference run is made whatever the budget; every other replay is cut short.
+        assert!(r.replays <= 3, "{scheme}: {} replays", r.replays);
+        if r.minimum.is_none() {
+            assert!(
+                !r.untested.is_empty(),
+                "{scheme}: unproven, so something is untested"
+            );
+        }
+    }
 }
