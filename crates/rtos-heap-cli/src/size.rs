@@ -370,11 +370,11 @@ fn heap2_group(
     rep: u64,
     group: &mut Set,
     ops: &[Op],
-    layout: Layout,
     fails: &mut Set,
     new_groups: &mut Vec<Set>,
     deadline: Instant,
 ) -> Result<Option<bool>, OutOfTime> {
+    let layout = spec.layout;
     let Ok(mut sim) = sim::build(spec) else {
         return Ok(None);
     };
@@ -742,7 +742,6 @@ pub fn find(
                 rep,
                 &mut group,
                 ops,
-                layout,
                 &mut fails,
                 &mut new_groups,
                 deadline,
