@@ -675,8 +675,9 @@ fn size_cmd(a: SizeArgs) -> Result<ExitCode> {
         notes,
     };
     emit(&report, a.out.json, a.out.report.as_deref())?;
+    let never = report.sizes.iter().any(|e| e.result.never_fits.is_some());
     let unproven = report.sizes.iter().any(|e| e.result.minimum.is_none());
-    Ok(if a.fail_unproven && unproven {
+    Ok(if never || (a.fail_unproven && unproven) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -99,6 +99,9 @@ pub struct SizeResult {
     pub lower_bound: usize,
     /// Allocations that fail at any size (zero size, overflow).
     pub size_independent_failures: u64,
+    /// The first request no heap of this layout can serve (its block size overflows the target's
+    /// `size_t` or sets its top bit): the trace runs clean at no size, so there is no minimum.
+    pub never_fits: Option<NeverFits>,
     /// Replays run (reference runs included).
     pub replays: usize,
     /// "constraints" or "exhaustive".
@@ -245,6 +248,15 @@ enum Constraint {
     Diverge(u64, u64),
 }
 
+/// A request that fails at every heap size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct NeverFits {
+    /// Trace line.
+    pub line: u64,
+    /// Requested bytes.
+    pub size: u64,
+}
+
 /// The reference run: did it succeed (no failure besides size-independent ones), its constraints,
 /// and the number of size-independent failures.
 struct Reference {
@@ -253,6 +265,8 @@ struct Reference {
     model_ok: bool,
     constraints: Vec<Constraint>,
     independent: u64,
+    /// The first request that overflows the target's sizes.
+    never: Option<NeverFits>,
     /// Highest cap any constraint mentions.
     reach: u64,
 }
@@ -264,6 +278,7 @@ fn reference(sim: &mut dyn Sim, ops: &[Op], g: Geometry, layout: Layout) -> Refe
     let mut table: Vec<(usize, u64)> = Vec::new(); // (address, block bytes)
     let mut cons = Vec::new();
     let mut independent = 0;
+    let mut never = None;
     let mut clean = true;
     let mut model_ok = true;
     // heap_4/5: highest block end so far; heap_2: start of T and the other free blocks.
@@ -318,8 +333,13 @@ fn reference(sim: &mut dyn Sim, ops: &[Op], g: Geometry, layout: Layout) -> Refe
                             }
                         }
                     }
-                    Err(rtos_heap::AllocError::ZeroSize | rtos_heap::AllocError::SizeOverflow) => {
+                    Err(rtos_heap::AllocError::ZeroSize) => independent += 1,
+                    Err(rtos_heap::AllocError::SizeOverflow) => {
                         independent += 1;
+                        never.get_or_insert(NeverFits {
+                            line: op.line,
+                            size,
+                        });
                     }
                     Err(_) => clean = false,
                 }
@@ -350,6 +370,7 @@ fn reference(sim: &mut dyn Sim, ops: &[Op], g: Geometry, layout: Layout) -> Refe
         model_ok,
         constraints: cons,
         independent,
+        never,
         reach,
     }
 }
@@ -689,10 +710,28 @@ pub fn find(
             untested: Vec::new(),
             lower_bound: lower as usize,
             size_independent_failures: 0,
+            never_fits: None,
             replays,
             method: "constraints",
         };
     };
+    if let Some(n) = r.never {
+        return SizeResult {
+            scheme,
+            layout,
+            fixed_regions: fixed,
+            minimum: None,
+            verified: None,
+            all_succeed_from: None,
+            failing_above_minimum: Vec::new(),
+            untested: Vec::new(),
+            lower_bound: lower as usize,
+            size_independent_failures: r.independent,
+            never_fits: Some(n),
+            replays,
+            method: "constraints",
+        };
+    }
     let c_lo = g.cap(lower);
     let c_ref = g.cap(s_ref);
 
@@ -906,6 +945,7 @@ pub fn find(
         untested: untested_sizes,
         lower_bound: lower as usize,
         size_independent_failures: r.independent,
+        never_fits: None,
         replays,
         method: if exhaustive {
             "exhaustive"

@@ -649,3 +649,37 @@ fn size_fails_on_unproven_minima_only_when_asked() {
     );
     bin().args(args).arg("--fail-unproven").assert().code(1);
 }
+
+/// A request no heap of the layout can serve: no size, no recommendation, exit 1.
+#[test]
+fn a_request_that_never_fits_has_no_heap_size() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, target, bytes) in [
+        (
+            "a 0 100\na 1 4294967296\n",
+            "cortex-m",
+            "4,294,967,296 bytes",
+        ),
+        (
+            "a 0 100\na 1 18446744073709551615\n",
+            "x86-64",
+            "18,446,744,073,709,551,615 bytes",
+        ),
+    ] {
+        let t = write(dir.path(), "t.ids", text);
+        bin()
+            .args([
+                "size",
+                t.to_str().unwrap(),
+                "--scheme",
+                "heap4",
+                "--target",
+                target,
+            ])
+            .assert()
+            .code(1)
+            .stdout(predicate::str::contains("never (line 2)"))
+            .stdout(predicate::str::contains(format!("line 2 asks for {bytes}")))
+            .stdout(predicate::str::contains("#define").not());
+    }
+}

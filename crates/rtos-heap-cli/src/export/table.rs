@@ -193,6 +193,9 @@ fn write_replays(out: &mut dyn Write, rs: &[ReplayResult]) -> io::Result<()> {
 
 /// The minimum, or what is known when the budget ended first.
 pub(super) fn min_cell(r: &crate::size::SizeResult) -> String {
+    if let Some(n) = r.never_fits {
+        return format!("never (line {})", thousands(n.line as usize));
+    }
     match (r.minimum, r.verified) {
         (Some(m), _) => thousands(m),
         (None, Some(v)) => format!("≤ {} (not proven)", thousands(v)),
@@ -242,6 +245,16 @@ fn write_sizes(out: &mut dyn Write, ss: &[SizeEntry], command: &str) -> io::Resu
     }
     for e in ss {
         let r = &e.result;
+        if let Some(n) = r.never_fits {
+            writeln!(
+                out,
+                "{}: line {} asks for {}, more than any heap of a {}-bit target can hand out (pvPortMalloc returns NULL at every size): no heap size runs this trace",
+                r.scheme,
+                thousands(n.line as usize),
+                count(n.size, "byte", "bytes"),
+                r.layout.word * 8
+            )?;
+        }
         if let Some(rec) = e.recommended {
             match r.scheme {
                 Scheme::Heap1 | Scheme::Heap2 | Scheme::Heap4 => writeln!(
