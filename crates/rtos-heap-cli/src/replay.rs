@@ -71,6 +71,8 @@ pub struct HeapMap {
     pub label: String,
     /// Operation index the map was taken after (before, for a failure).
     pub op: u64,
+    /// Trace line of that operation.
+    pub line: u64,
     /// The blocks in address order.
     pub blocks: Vec<MapBlock>,
 }
@@ -122,6 +124,22 @@ pub struct ReplayResult {
     pub series: Vec<Sample>,
     /// Heap maps (with [`ReplayOptions::maps`]).
     pub maps: Vec<HeapMap>,
+    /// The first failed allocations (at most [`MAX_FAIL_MARKS`]), for the time axis.
+    pub failures: Vec<FailMark>,
+}
+
+/// Most failed allocations a [`ReplayResult`] lists one by one.
+pub const MAX_FAIL_MARKS: usize = 500;
+
+/// A failed allocation, as marked on the report's time axis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct FailMark {
+    /// Operation index.
+    pub op: u64,
+    /// Trace line.
+    pub line: u64,
+    /// Requested bytes.
+    pub size: u64,
 }
 
 /// Why a replay stopped.
@@ -143,26 +161,33 @@ fn fragmentation(free: usize, largest: usize) -> f64 {
     }
 }
 
-fn snapshot(sim: &dyn Sim, table: &[(usize, u64)], label: &str, op: u64) -> HeapMap {
+/// Per slot: the live allocation's address (0: none), operation index and trace line.
+type Table = Vec<(usize, u64, u64)>;
+
+fn snapshot(sim: &dyn Sim, table: &Table, label: &str, op: u64, line: u64) -> HeapMap {
     let mut blocks = Vec::new();
     sim.blocks(&mut blocks);
     let header = sim.spec().layout.header();
-    let born: HashMap<(usize, usize), u64> = table
+    let born: HashMap<(usize, usize), (u64, u64)> = table
         .iter()
         .filter(|e| e.0 != 0)
-        .map(|&(addr, b)| {
+        .map(|&(addr, b, l)| {
             let (r, off) = sim.locate(addr);
-            ((r, off.wrapping_sub(header)), b)
+            ((r, off.wrapping_sub(header)), (b, l))
         })
         .collect();
     for b in &mut blocks {
-        if b.allocated {
-            b.born = born.get(&(b.region, b.offset)).copied();
+        if b.allocated
+            && let Some(&(op, line)) = born.get(&(b.region, b.offset))
+        {
+            b.born = Some(op);
+            b.line = Some(line);
         }
     }
     HeapMap {
         label: label.into(),
         op,
+        line,
         blocks,
     }
 }
@@ -183,7 +208,9 @@ where
 {
     let heap5 = sim.spec().scheme == Scheme::Heap5;
     let capacity = sim.capacity();
-    let mut table: Vec<(usize, u64)> = Vec::new();
+    let mut table: Table = Vec::new();
+    let mut last_line = 0u64;
+    let mut failures: Vec<FailMark> = Vec::new();
     let (mut n, mut allocs, mut frees, mut failed, mut indep) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let (mut frees_of_failed, mut rejected) = (0u64, 0u64);
     let mut first_failure = None;
@@ -196,16 +223,17 @@ where
         let op = op?;
         let i = n;
         n += 1;
+        last_line = op.line;
         let slot = op.slot as usize;
         if slot >= table.len() {
-            table.resize(slot + 1, (0, 0));
+            table.resize(slot + 1, (0, 0, 0));
         }
         match op.kind {
             OpKind::Alloc { size, align } => {
                 allocs += 1;
                 match sim.alloc(size, align) {
                     Ok(addr) => {
-                        table[slot] = (addr, i);
+                        table[slot] = (addr, i, op.line);
                         if let Some(w) = placements.as_deref_mut() {
                             let (r, off) = sim.locate(addr);
                             if heap5 {
@@ -221,7 +249,14 @@ where
                         }
                     }
                     Err(e) => {
-                        table[slot] = (0, i);
+                        table[slot] = (0, i, op.line);
+                        if failures.len() < MAX_FAIL_MARKS {
+                            failures.push(FailMark {
+                                op: i,
+                                line: op.line,
+                                size,
+                            });
+                        }
                         failed += 1;
                         let size_independent =
                             matches!(e, AllocError::ZeroSize | AllocError::SizeOverflow);
@@ -239,7 +274,7 @@ where
                                 size_independent,
                             });
                             if opts.maps {
-                                maps.push(snapshot(sim, &table, "first failure", i));
+                                maps.push(snapshot(sim, &table, "first failure", i, op.line));
                             }
                             if opts.stop_at_first_failure {
                                 break;
@@ -260,7 +295,7 @@ where
             }
         }
         if opts.maps && opts.snapshot_at == Some(i) {
-            maps.push(snapshot(sim, &table, "peak use", i));
+            maps.push(snapshot(sim, &table, "peak use", i, op.line));
         }
         if i % stride == 0 {
             series.push(Sample {
@@ -291,14 +326,20 @@ where
         });
     }
     if opts.maps {
-        maps.push(snapshot(sim, &table, "final", n.saturating_sub(1)));
+        maps.push(snapshot(
+            sim,
+            &table,
+            "final",
+            n.saturating_sub(1),
+            last_line,
+        ));
     }
     let max_fragmentation = series
         .iter()
         .map(|s| fragmentation(s.free, s.largest))
         .fold(0.0, f64::max);
     // Return what is still live (heap_3 holds real host memory).
-    for &(addr, _) in &table {
+    for &(addr, _, _) in &table {
         if addr != 0 {
             let _ = sim.free(addr);
         }
@@ -327,6 +368,7 @@ where
         stats,
         series,
         maps,
+        failures,
     })
 }
 

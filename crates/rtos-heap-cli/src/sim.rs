@@ -95,6 +95,8 @@ pub struct MapBlock {
     pub allocated: bool,
     /// Operation index of the allocation that made an allocated block, when known.
     pub born: Option<u64>,
+    /// Trace line of that allocation, when known.
+    pub line: Option<u64>,
 }
 
 /// A simulated heap.
@@ -163,6 +165,7 @@ fn push_blocks(
             size: b.size,
             allocated,
             born: None,
+            line: None,
         });
     }
 }
@@ -179,6 +182,7 @@ impl<T: TargetLayout> Walk for Heap1<T> {
                 size: used,
                 allocated: true,
                 born: None,
+                line: None,
             });
         }
         let free = self.free_bytes();
@@ -189,6 +193,7 @@ impl<T: TargetLayout> Walk for Heap1<T> {
                 size: free,
                 allocated: false,
                 born: None,
+                line: None,
             });
         }
     }

@@ -93,6 +93,29 @@ fn report_renders_heap_maps_and_charts_in_chromium() {
     assert!(body_attr(&dom, "blocks") > 20, "allocated blocks drawn");
     assert_eq!(body_attr(&dom, "lines"), 6, "three lines per chart");
     assert_eq!(body_attr(&dom, "map-width"), 960);
+    // The page's checks: every colour drawn is one the legend explains, every block has its
+    // tooltip (allocation line and age where known), failed allocations are marked on the time
+    // axis, the charts stay inside their frames, and a map zooms and resets.
+    assert_eq!(
+        body_attr(&dom, "legend-ok"),
+        1,
+        "colours outside the legend"
+    );
+    assert_eq!(body_attr(&dom, "tooltips-ok"), 1);
+    assert_eq!(
+        body_attr(&dom, "traced-blocks"),
+        body_attr(&dom, "blocks"),
+        "every allocated block names its allocation"
+    );
+    let failures: u64 = json_failures(&trace);
+    assert!(failures > 0, "the trace fails at 8K: the marks are tested");
+    assert_eq!(
+        body_attr(&dom, "fail-marks"),
+        failures,
+        "one mark per failure"
+    );
+    assert_eq!(body_attr(&dom, "series-inside"), 1);
+    assert_eq!(body_attr(&dom, "zoom-ok"), 1);
 
     // The screenshot shows the pictures: many coloured (not grey or white) pixels.
     let png = dir.path().join("shot.png");
@@ -113,4 +136,27 @@ fn report_renders_heap_maps_and_charts_in_chromium() {
         .count();
     let share = colourful as f64 / (info.width * info.height) as f64;
     assert!(share > 0.02, "only {:.2} % coloured pixels", share * 100.0);
+}
+
+/// Failed allocations of heap_4 and heap_5 at 8K, from the JSON report (at most 500 each).
+fn json_failures(trace: &Path) -> u64 {
+    let out = bin()
+        .args([
+            "replay",
+            trace.to_str().unwrap(),
+            "--heap-size",
+            "8K",
+            "--scheme",
+            "heap4,heap5",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["replays"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["failures"].as_array().unwrap().len() as u64)
+        .sum()
 }

@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use super::{Exporter, thousands};
+use super::{Exporter, count, thousands};
 use crate::replay::{HeapMap, ReplayResult};
 use crate::report::Report;
 
@@ -27,7 +27,7 @@ pub(crate) fn esc(s: &str) -> String {
 /// Colour of an allocated block by age: old blocks blue, young ones red.
 fn age_colour(born: Option<u64>, now: u64) -> String {
     match born {
-        None => "#8e6c8a".into(),
+        None => UNKNOWN_AGE.into(),
         Some(b) => {
             let t = if now == 0 {
                 0.0
@@ -110,14 +110,28 @@ fn heap_map(s: &mut String, r: &ReplayResult, m: &HeapMap, id: &str) {
         fill: if b.allocated {
             age_colour(b.born, m.op)
         } else {
-            "#d9d9d9".into()
+            FREE.into()
         },
-        title: format!(
-            "{} B at offset {}{}",
-            thousands(b.size),
-            thousands(b.offset),
-            if b.allocated { "" } else { " (free)" }
-        ),
+        title: match (b.allocated, b.born, b.line) {
+            (true, Some(born), Some(line)) => format!(
+                "{} B at offset {}: allocated at trace line {} (operation {}), {} old",
+                thousands(b.size),
+                thousands(b.offset),
+                thousands(line as usize),
+                thousands(born as usize),
+                count(m.op.saturating_sub(born), "operation", "operations")
+            ),
+            (true, _, _) => format!(
+                "{} B at offset {}: allocated (origin unknown)",
+                thousands(b.size),
+                thousands(b.offset)
+            ),
+            (false, _, _) => format!(
+                "{} B at offset {}: free",
+                thousands(b.size),
+                thousands(b.offset)
+            ),
+        },
     });
     let caption = format!(
         "{} heap map ({}), after operation {}",
@@ -125,6 +139,50 @@ fn heap_map(s: &mut String, r: &ReplayResult, m: &HeapMap, id: &str) {
     );
     map_svg(s, &caption, &r.regions, rects, id);
 }
+
+/// Zoom and pan of the heap maps, then the page's own checks of what the browser laid out (read
+/// by the headless test, tests/report.rs, as `data-*` attributes of `<body>`).
+const SCRIPT: &str = r#"<script>
+function view(svg){return svg.getAttribute('viewBox').split(' ').map(Number);}
+function setView(svg,x,w){var v=view(svg),W=+svg.dataset.w;w=Math.min(W,Math.max(W/4096,w));x=Math.min(W-w,Math.max(0,x));svg.setAttribute('viewBox',x+' 0 '+w+' '+v[3]);}
+function zoom(svg,f,at){var v=view(svg),p=v[0]+v[2]*at;setView(svg,p-(p-v[0])*f,v[2]*f);}
+document.querySelectorAll('svg.heap-map').forEach(function(svg){
+  svg.dataset.w=view(svg)[2];svg.setAttribute('preserveAspectRatio','none');svg.style.cursor='grab';
+  svg.addEventListener('wheel',function(e){e.preventDefault();var b=svg.getBoundingClientRect();zoom(svg,e.deltaY<0?0.8:1.25,(e.clientX-b.left)/b.width);});
+  var drag=null;
+  svg.addEventListener('mousedown',function(e){drag={x:e.clientX,v:view(svg)};});
+  window.addEventListener('mouseup',function(){drag=null;});
+  svg.addEventListener('mousemove',function(e){if(!drag)return;var b=svg.getBoundingClientRect();setView(svg,drag.v[0]-(e.clientX-drag.x)*drag.v[2]/b.width,drag.v[2]);});
+  svg.addEventListener('dblclick',function(){setView(svg,0,+svg.dataset.w);});
+});
+(function(){
+  var d=document.body.dataset,q=function(s){return document.querySelectorAll(s);};
+  d.maps=q('svg.heap-map').length;
+  d.blocks=q('svg.heap-map rect.alloc').length;
+  d.lines=q('svg.series polyline').length;
+  var m=document.querySelector('svg.heap-map');d.mapWidth=m?Math.round(m.getBoundingClientRect().width):0;
+  var legend=true;
+  q('svg.heap-map rect.alloc').forEach(function(r){var f=r.getAttribute('fill');if(!(f.indexOf('hsl(')==0||f=='#8e6c8a'))legend=false;});
+  q('svg.heap-map rect.free').forEach(function(r){if(r.getAttribute('fill')!='#d9d9d9')legend=false;});
+  d.legendOk=legend?1:0;
+  var tips=true;
+  q('svg.heap-map rect.alloc, svg.heap-map rect.free').forEach(function(r){var t=r.querySelector('title');if(!t||t.textContent.indexOf(' at offset ')<0)tips=false;});
+  d.tooltipsOk=tips?1:0;
+  d.tracedBlocks=Array.prototype.filter.call(q('svg.heap-map rect.alloc title'),function(t){return t.textContent.indexOf('trace line')>=0;}).length;
+  d.failMarks=q('svg.series line.fail-mark').length;
+  var inside=true;
+  q('svg.series polyline').forEach(function(p){var h=+p.ownerSVGElement.getAttribute('height');p.getAttribute('points').split(' ').forEach(function(xy){var y=+xy.split(',')[1];if(!(y>=0&&y<=h))inside=false;});});
+  d.seriesInside=inside?1:0;
+  var z=0;
+  if(m){var w0=view(m)[2];zoom(m,0.5,0.5);var w1=view(m)[2];m.dispatchEvent(new MouseEvent('dblclick'));z=(w1<w0&&view(m)[2]==w0)?1:0;}
+  d.zoomOk=z;
+})();
+</script></body></html>"#;
+
+/// Fill of a free block.
+const FREE: &str = "#d9d9d9";
+/// Fill of an allocated block whose allocation is not known.
+const UNKNOWN_AGE: &str = "#8e6c8a";
 
 /// The start of a page: doctype, title, the report's style sheet, `<body>`.
 pub(crate) fn page_head(title: &str) -> String {
@@ -143,20 +201,45 @@ td:first-child,th:first-child{{text-align:left}}h2{{margin-top:28px}}h3{{margin:
 /// Which value of a sample a line plots.
 type Field = fn(&crate::replay::Sample) -> usize;
 
+/// The value range the time series show: that of the run after start-up (the first 2 % of the
+/// operations, where the heap fills from empty), with a little room, so that the steady state
+/// uses the chart's height instead of a flat line under the start-up spike. Values outside are
+/// drawn at the edge.
+fn series_range(r: &ReplayResult) -> (f64, f64) {
+    let last = r.series.last().map_or(0, |p| p.op);
+    let steady: Vec<&crate::replay::Sample> =
+        r.series.iter().filter(|p| p.op * 50 >= last).collect();
+    let pick = if steady.len() >= 2 {
+        steady
+    } else {
+        r.series.iter().collect()
+    };
+    let vals = pick.iter().flat_map(|p| [p.free, p.largest, p.min_ever]);
+    let (lo, hi) = vals.fold((usize::MAX, 0), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if lo > hi {
+        return (0.0, r.capacity.max(1) as f64);
+    }
+    let pad = ((hi - lo) as f64 * 0.08).max(64.0);
+    ((lo as f64 - pad).max(0.0), hi as f64 + pad)
+}
+
 fn series(s: &mut String, r: &ReplayResult, id: &str) {
     let (h, left, bottom, top) = (240.0, 70.0, 26.0, 10.0);
     let last = r.series.last().map_or(1, |p| p.op.max(1)) as f64;
-    let ymax = r.capacity.max(1) as f64;
-    let px = |op: u64| left + (W - left - 10.0) * op as f64 / last;
-    let py = |v: usize| top + (h - top - bottom) * (1.0 - v as f64 / ymax);
+    let (ymin, ymax) = series_range(r);
+    let px = |op: u64| left + (W - left - 10.0) * (op as f64 / last).min(1.0);
+    let py = |v: usize| {
+        let t = ((v as f64 - ymin) / (ymax - ymin)).clamp(0.0, 1.0);
+        top + (h - top - bottom) * (1.0 - t)
+    };
     let _ = write!(
         s,
-        r#"<svg class="series" id="{id}" width="{W}" height="{h}" viewBox="0 0 {W} {h}" role="img"><title>{} free bytes over time</title>"#,
+        r#"<svg class="series" id="{id}" width="{W}" height="{h}" viewBox="0 0 {W} {h}" role="img" data-ymin="{ymin:.0}" data-ymax="{ymax:.0}"><title>{} free bytes over time (the axis spans the run after start-up; values beyond are drawn at the edge)</title>"#,
         r.scheme
     );
     // Axes and grid.
     for k in 0..=4 {
-        let v = (ymax * k as f64 / 4.0) as usize;
+        let v = (ymin + (ymax - ymin) * k as f64 / 4.0) as usize;
         let y = py(v);
         let _ = write!(
             s,
@@ -202,6 +285,19 @@ fn series(s: &mut String, r: &ReplayResult, id: &str) {
             top + 6.0
         );
     }
+    // Failed allocations: a red tick each on the time axis.
+    for f in &r.failures {
+        let x = px(f.op);
+        let _ = write!(
+            s,
+            r##"<line class="fail-mark" x1="{x:.1}" x2="{x:.1}" y1="{:.0}" y2="{:.0}" stroke="#d00" stroke-width="1.5"><title>allocation of {} failed at trace line {} (operation {})</title></line>"##,
+            h - bottom - 8.0,
+            h - bottom + 4.0,
+            count(f.size, "byte", "bytes"),
+            thousands(f.line as usize),
+            thousands(f.op as usize)
+        );
+    }
     s.push_str("</svg>");
 }
 
@@ -233,27 +329,38 @@ fn summary_rows(s: &mut String, report: &Report) {
 }
 
 fn size_rows(s: &mut String, report: &Report) {
-    s.push_str("<h2>Heap size</h2><table><tr><th>scheme</th><th>minimum heap</th><th>every size from</th><th>configTOTAL_HEAP_SIZE</th><th>sizes above the minimum that fail</th></tr>");
+    s.push_str("<h2>Heap size</h2><table><tr><th>scheme</th><th>minimum heap</th><th>every size from</th><th>configTOTAL_HEAP_SIZE</th><th>sizes above the minimum that fail</th><th>not replayed (budget)</th></tr>");
+    let list = |v: &[crate::size::SizeRange]| {
+        if v.is_empty() {
+            return "none".to_string();
+        }
+        let mut parts: Vec<String> = v
+            .iter()
+            .take(8)
+            .map(|x| {
+                if x.from == x.to {
+                    thousands(x.from)
+                } else {
+                    format!("{}–{}", thousands(x.from), thousands(x.to))
+                }
+            })
+            .collect();
+        if v.len() > 8 {
+            parts.push(format!("… {} ranges in all", v.len()));
+        }
+        parts.join(", ")
+    };
     for e in &report.sizes {
         let r = &e.result;
-        let fails: Vec<String> = r
-            .failing_above_minimum
-            .iter()
-            .take(6)
-            .map(|x| format!("{}–{}", thousands(x.from), thousands(x.to)))
-            .collect();
         let _ = write!(
             s,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             r.scheme,
             esc(&super::table::min_cell(r)),
             r.all_succeed_from.map_or("-".into(), thousands),
             e.recommended.map_or("-".into(), thousands),
-            if fails.is_empty() {
-                "none".into()
-            } else {
-                fails.join(", ")
-            }
+            list(&r.failing_above_minimum),
+            list(&r.untested)
         );
     }
     s.push_str("</table>");
@@ -287,7 +394,10 @@ impl Exporter for Html {
         for n in &report.notes {
             let _ = write!(s, r#"<p class="note">{}</p>"#, esc(n));
         }
-        s.push_str(r##"<p class="legend">Heap maps: each block along the address axis;<span style="background:hsl(220,70%,50%)"></span>allocated long ago<span style="background:hsl(0,70%,50%)"></span>allocated recently<span style="background:#d9d9d9"></span>free</p>"##);
+        let _ = write!(
+            s,
+            r##"<p class="legend">Heap maps: each block along the address axis, coloured by the age of its allocation: <span style="width:120px;background:linear-gradient(to right,hsl(220,70%,50%),hsl(110,70%,50%),hsl(0,70%,50%))"></span> allocated at the start … just before the map<span style="background:{UNKNOWN_AGE}"></span>allocated, origin unknown<span style="background:{FREE}"></span>free. Hover a block for its offset, size, allocation line and age; scroll on a map to zoom, drag to pan, double-click to reset. Red ticks on a time axis: failed allocations.</p>"##
+        );
         for r in &report.replays {
             let _ = write!(
                 s,
@@ -295,17 +405,22 @@ impl Exporter for Html {
                 r.scheme.c_name(),
                 r.scheme
             );
-            if r.maps.is_empty() {
-                s.push_str(
-                    r#"<p class="note">No heap map: heap_3 hands the blocks to the C library.</p>"#,
-                );
+            // heap_3 has no blocks of its own to draw.
+            let maps: Vec<&HeapMap> = r.maps.iter().filter(|m| !m.blocks.is_empty()).collect();
+            if maps.is_empty() {
+                s.push_str(if r.scheme == crate::layout::Scheme::Heap3 {
+                    r#"<p class="note">No heap map: heap_3 hands the blocks to the C library.</p>"#
+                } else {
+                    r#"<p class="note">No heap map: the heap was never laid out.</p>"#
+                });
             }
-            for (i, m) in r.maps.iter().enumerate() {
+            for (i, m) in maps.into_iter().enumerate() {
                 let _ = write!(
                     s,
-                    "<h3>Heap map: {} (after operation {})</h3>",
+                    "<h3>Heap map: {} (trace line {}, operation {})</h3>",
                     esc(&m.label),
-                    thousands(m.op as usize)
+                    thousands(m.line as usize),
+                    thousands(m.op as usize + 1)
                 );
                 heap_map(&mut s, r, m, &format!("map-{}-{i}", r.scheme.c_name()));
             }
@@ -313,13 +428,7 @@ impl Exporter for Html {
             series(&mut s, r, &format!("series-{}", r.scheme.c_name()));
             s.push_str("</section>");
         }
-        // Records what the browser laid out, for the headless check (tests/report.rs).
-        s.push_str(r#"<script>
-document.body.dataset.maps=document.querySelectorAll('svg.heap-map').length;
-document.body.dataset.blocks=document.querySelectorAll('svg.heap-map rect.alloc').length;
-document.body.dataset.lines=document.querySelectorAll('svg.series polyline').length;
-var m=document.querySelector('svg.heap-map');document.body.dataset.mapWidth=m?Math.round(m.getBoundingClientRect().width):0;
-</script></body></html>"#);
+        s.push_str(SCRIPT);
         out.write_all(s.as_bytes())
     }
 }
