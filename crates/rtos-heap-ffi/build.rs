@@ -25,7 +25,26 @@ fn setting(name: &str, default: usize, check: impl Fn(usize) -> bool, rule: &str
     }
 }
 
+/// Test support only: `cfg(shared_absent)` when `../shared/vectors` (or `RTOS_HEAP_SHARED`) is
+/// missing and `RTOS_HEAP_REQUIRE_SHARED` is not set, so that the vector tests show as ignored
+/// with the reason. The folder is not watched: after adding it, touch this file.
+fn shared_cfg() {
+    println!("cargo::rustc-check-cfg=cfg(shared_absent)");
+    println!("cargo::rerun-if-env-changed=RTOS_HEAP_SHARED");
+    println!("cargo::rerun-if-env-changed=RTOS_HEAP_REQUIRE_SHARED");
+    let dir = env::var_os("RTOS_HEAP_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"))
+                .join("../../../shared")
+        });
+    if !dir.join("vectors").is_dir() && env::var_os("RTOS_HEAP_REQUIRE_SHARED").is_none() {
+        println!("cargo::rustc-cfg=shared_absent");
+    }
+}
+
 fn main() {
+    shared_cfg();
     let total = setting(
         "RTOS_HEAP_TOTAL_HEAP_SIZE",
         65536,

@@ -278,34 +278,42 @@ where
 }
 
 #[test]
+#[cfg_attr(
+    shared_absent,
+    ignore = "needs ../shared (the C original's vectors and real traces), or RTOS_HEAP_SHARED"
+)]
 fn vectors_a8_m0() {
-    let Some(shared) = common::shared_dir() else {
-        return;
-    };
+    let shared = common::shared_dir();
     assert_eq!(run_config::<8>(&shared, "a8_m0", 0), 7 * 8);
 }
 
 #[test]
+#[cfg_attr(
+    shared_absent,
+    ignore = "needs ../shared (the C original's vectors and real traces), or RTOS_HEAP_SHARED"
+)]
 fn vectors_a8_m3() {
-    let Some(shared) = common::shared_dir() else {
-        return;
-    };
+    let shared = common::shared_dir();
     assert_eq!(run_config::<8>(&shared, "a8_m3", 3), 7 * 8);
 }
 
 #[test]
+#[cfg_attr(
+    shared_absent,
+    ignore = "needs ../shared (the C original's vectors and real traces), or RTOS_HEAP_SHARED"
+)]
 fn vectors_a4_m0() {
-    let Some(shared) = common::shared_dir() else {
-        return;
-    };
+    let shared = common::shared_dir();
     assert_eq!(run_config::<4>(&shared, "a4_m0", 0), 7 * 8);
 }
 
 #[test]
+#[cfg_attr(
+    shared_absent,
+    ignore = "needs ../shared (the C original's vectors and real traces), or RTOS_HEAP_SHARED"
+)]
 fn vectors_a16_m0() {
-    let Some(shared) = common::shared_dir() else {
-        return;
-    };
+    let shared = common::shared_dir();
     assert_eq!(run_config::<16>(&shared, "a16_m0", 0), 7 * 8);
 }
 
@@ -390,10 +398,12 @@ fn replay_real_trace(path: &Path) -> usize {
 }
 
 #[test]
+#[cfg_attr(
+    shared_absent,
+    ignore = "needs ../shared (the C original's vectors and real traces), or RTOS_HEAP_SHARED"
+)]
 fn real_traces_reproduce_heap4() {
-    let Some(shared) = common::shared_dir() else {
-        return;
-    };
+    let shared = common::shared_dir();
     let mut total = 0;
     for name in ["blinky_20s", "full_20s", "churn_60s"] {
         total += replay_real_trace(&shared.join(format!("traces/{name}.trace.txt")));

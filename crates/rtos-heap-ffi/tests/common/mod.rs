@@ -6,26 +6,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
 
-/// `../shared` next to the repository (or `RTOS_HEAP_SHARED`). `None` when absent, unless
-/// `RTOS_HEAP_REQUIRE_SHARED` is set (as `.ci/ffi.sh` does), in which case a missing folder fails.
-pub fn shared_dir() -> Option<PathBuf> {
+/// `../shared` next to the repository (or `RTOS_HEAP_SHARED`). Tests that call it carry
+/// `#[cfg_attr(shared_absent, ignore = …)]` (the cfg comes from `build.rs`), so they only run when
+/// it was found; a folder gone since then is a failure, never a silent pass.
+pub fn shared_dir() -> PathBuf {
     let dir = std::env::var_os("RTOS_HEAP_SHARED")
         .map(PathBuf::from)
-        .unwrap_or_else(|| crate_dir().join("../../../shared"));
-    if dir.join("vectors").is_dir() {
-        return Some(dir);
-    }
-    if std::env::var_os("RTOS_HEAP_REQUIRE_SHARED").is_some() {
-        panic!(
-            "RTOS_HEAP_REQUIRE_SHARED is set but {} has no vectors/",
-            dir.display()
-        );
-    }
-    eprintln!(
-        "skipped: {} not found (set RTOS_HEAP_SHARED)",
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"));
+    assert!(
+        dir.join("vectors").is_dir(),
+        "{} has no vectors/ (set RTOS_HEAP_SHARED)",
         dir.display()
     );
-    None
+    dir
 }
 
 pub fn crate_dir() -> PathBuf {
