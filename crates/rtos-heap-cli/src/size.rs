@@ -786,45 +786,35 @@ pub fn find(
                 deadline,
             );
             progress.done();
-            let Ok(outcome) = outcome else {
-                // Out of time: what this run had not settled stays untested.
-                for (a, b) in group.iter() {
-                    untested.insert(a, b);
-                }
-                for s in &new_groups {
-                    for (a, b) in s.iter() {
-                        untested.insert(a, b);
-                    }
-                }
-                continue;
-            };
-            let outcome = outcome.or_else(|| {
+            let outcome = match outcome {
+                Err(OutOfTime) => None,
+                Ok(Some(clean)) => Some(clean),
                 // The shadow model lost track: settle `rep` alone, the rest stays to be run.
-                let clean = runs_clean(&spec_for(g.size_min(rep)), ops, Some(deadline))?;
-                let mut rest = Set::default();
-                for (a, b) in group.take(0, u64::MAX) {
-                    rest.insert(a, b);
+                Ok(None) => {
+                    runs_clean(&spec_for(g.size_min(rep)), ops, Some(deadline)).inspect(|_| {
+                        let mut rest = Set::default();
+                        for (a, b) in group.take(0, u64::MAX) {
+                            rest.insert(a, b);
+                        }
+                        for (a, b) in rest.take(0, u64::MAX) {
+                            if a < rep {
+                                let mut s = Set::default();
+                                s.insert(a, b.min(rep - 1));
+                                new_groups.push(s);
+                            }
+                            if b > rep {
+                                let mut s = Set::default();
+                                s.insert(a.max(rep + 1), b);
+                                new_groups.push(s);
+                            }
+                        }
+                        group.insert(rep, rep);
+                    })
                 }
-                for (a, b) in rest.take(0, u64::MAX) {
-                    if a < rep {
-                        let mut s = Set::default();
-                        s.insert(a, b.min(rep - 1));
-                        new_groups.push(s);
-                    }
-                    if b > rep {
-                        let mut s = Set::default();
-                        s.insert(a.max(rep + 1), b);
-                        new_groups.push(s);
-                    }
-                }
-                group.insert(rep, rep);
-                Some(clean)
-            });
+            };
             let Some(outcome) = outcome else {
-                for (a, b) in group.iter() {
-                    untested.insert(a, b);
-                }
-                for s in &new_groups {
+                // Out of time: what this run had not settled stays untested.
+                for s in std::iter::once(&group).chain(&new_groups) {
                     for (a, b) in s.iter() {
                         untested.insert(a, b);
                     }

@@ -45,6 +45,22 @@ fn kind_of(k: BlockKind) -> Kind {
     }
 }
 
+/// (address, size, kind) of every block inspect found.
+fn shape(i: &Inspection) -> Vec<(u64, u64, Kind)> {
+    i.walk
+        .blocks
+        .iter()
+        .map(|b| (b.address, b.size, b.kind))
+        .collect()
+}
+
+/// The same of the core crate's own walk.
+fn core_shape(blocks: impl Iterator<Item = rtos_heap::BlockInfo>) -> Vec<(u64, u64, Kind)> {
+    blocks
+        .map(|b| (b.address as u64, b.size as u64, kind_of(b.kind)))
+        .collect()
+}
+
 fn rtos_facts<T: TargetLayout>(regions: Vec<(u64, u64)>) -> Facts {
     Facts {
         heap5: regions.len() > 1,
@@ -68,20 +84,12 @@ fn check_against_core<T: TargetLayout>(seed: u64) {
     // touches it while the heap is in use.
     unsafe { heap.init_from_raw(start, LEN) }.unwrap();
     let _live = churn(&mut heap, seed, 3000);
-    let core: Vec<(u64, u64, Kind)> = heap
-        .blocks()
-        .map(|b| (b.address as u64, b.size as u64, kind_of(b.kind)))
-        .collect();
+    let core = core_shape(heap.blocks());
     let stats = heap.stats();
     let mem = Memory::raw(start.as_ptr() as u64, bytes_of(&buf, LEN));
     let facts = rtos_facts::<T>(vec![(start.as_ptr() as u64, LEN as u64)]);
     let i = inspect(&mem, &facts, Counters::default(), None).unwrap();
-    let ours: Vec<(u64, u64, Kind)> = i
-        .walk
-        .blocks
-        .iter()
-        .map(|b| (b.address, b.size, b.kind))
-        .collect();
+    let ours = shape(&i);
     assert_eq!(ours, core, "{} {}", T::WORD, T::ALIGN);
     assert!(i.walk.findings.is_empty(), "{:?}", i.walk.findings);
     assert_eq!(i.walk.free_bytes as usize, stats.available_bytes);
@@ -116,10 +124,7 @@ fn rtos_heap_heap5_image_with_two_regions() {
     // SAFETY: the regions lie in `buf`, which outlives `heap`, and do not overlap.
     unsafe { heap.define_regions_raw(&list) }.unwrap();
     let _live = churn(&mut heap, 9, 4000);
-    let core: Vec<(u64, u64, Kind)> = heap
-        .blocks()
-        .map(|b| (b.address as u64, b.size as u64, kind_of(b.kind)))
-        .collect();
+    let core = core_shape(heap.blocks());
     let stats = heap.stats();
     let mem = Memory::raw(base as u64, bytes_of(&buf, 12 * 1024));
     let facts = rtos_facts::<T>(
@@ -129,12 +134,7 @@ fn rtos_heap_heap5_image_with_two_regions() {
             .collect(),
     );
     let i = inspect(&mem, &facts, Counters::default(), None).unwrap();
-    let ours: Vec<(u64, u64, Kind)> = i
-        .walk
-        .blocks
-        .iter()
-        .map(|b| (b.address, b.size, b.kind))
-        .collect();
+    let ours = shape(&i);
     assert_eq!(ours, core);
     assert!(i.walk.findings.is_empty(), "{:?}", i.walk.findings);
     assert_eq!(i.walk.free_blocks as usize, stats.free_blocks);
