@@ -12,8 +12,8 @@ use std::path::Path;
 use std::ptr::NonNull;
 
 use rtos_heap::{
-    AllocError, BlockKind, Heap1, Heap2, Heap4, Heap5, HeapRegion, Host64, RawHeap, Target,
-    TargetLayout,
+    AllocError, BlockKind, FreeIndex, Heap1, Heap2, Heap4, Heap5, HeapRegion, Host64, RawHeap,
+    SizeTree, Target, TargetLayout,
 };
 
 /// What the vector driver needs from a scheme beyond [`RawHeap`].
@@ -62,12 +62,12 @@ impl<T: TargetLayout> Subject for Heap1<T> {
     }
 }
 
-impl<T: TargetLayout> Subject for Heap2<T> {
+impl<T: TargetLayout, I: FreeIndex> Subject for Heap2<T, I> {
     const FULL_STATS: bool = false;
     const HAS_CALLOC: bool = true;
     const HAS_MIN_RESET: bool = false;
     fn make(array: *mut u8, len: usize) -> Self {
-        let mut h = Heap2::new();
+        let mut h = Heap2::<T, I>::new();
         // SAFETY: a leaked buffer of `len` bytes.
         unsafe { h.init_from_raw(NonNull::new(array).unwrap(), len).unwrap() };
         h
@@ -234,12 +234,8 @@ fn compare(name: &str, got: &[String], expected_file: &Path) {
     assert_eq!(got.len(), expected.len(), "{name}: number of output lines");
 }
 
-fn run_config<const A: usize>(shared: &Path, config: &str, misalign: usize) -> usize
-where
-    Target<4, A>: TargetLayout,
-    Target<8, A>: TargetLayout,
-{
-    let mut compared = 0;
+/// Every trace of the vectors: (file stem, text), in name order.
+fn vector_traces(shared: &Path) -> Vec<(String, String)> {
     let traces = shared.join("vectors/traces");
     let mut names: Vec<_> = std::fs::read_dir(&traces)
         .unwrap()
@@ -247,9 +243,55 @@ where
         .filter(|p| p.extension().is_some_and(|x| x == "trace"))
         .collect();
     names.sort();
-    for path in names {
-        let stem = path.file_stem().unwrap().to_str().unwrap().to_string();
-        let trace = std::fs::read_to_string(&path).unwrap();
+    names
+        .into_iter()
+        .map(|path| {
+            let stem = path.file_stem().unwrap().to_str().unwrap().to_string();
+            (stem, std::fs::read_to_string(&path).unwrap())
+        })
+        .collect()
+}
+
+/// heap_2 with the O(log n) [`SizeTree`] index against the same vectors as its list
+/// (`portBYTE_ALIGNMENT` ≥ 8 only: the tree rejects 4 at compile time).
+fn run_heap2_tree<const A: usize>(shared: &Path, config: &str, misalign: usize) -> usize
+where
+    Target<4, A>: TargetLayout,
+    Target<8, A>: TargetLayout,
+{
+    let mut compared = 0;
+    for (stem, trace) in vector_traces(shared) {
+        for (bits, word) in [(32, 4), (64, 8)] {
+            let file = shared
+                .join("vectors")
+                .join(config)
+                .join(format!("{stem}.heap2_{bits}.out"));
+            if !file.exists() {
+                continue;
+            }
+            let got = if word == 4 {
+                run_vector::<Heap2<Target<4, A>, SizeTree<true>>>(&trace, word, misalign)
+            } else {
+                run_vector::<Heap2<Target<8, A>, SizeTree<true>>>(&trace, word, misalign)
+            };
+            compare(
+                &format!("{config}/{stem}.heap2_{bits} (SizeTree)"),
+                &got,
+                &file,
+            );
+            compared += 1;
+        }
+    }
+    compared
+}
+
+fn run_config<const A: usize>(shared: &Path, config: &str, misalign: usize) -> usize
+where
+    Target<4, A>: TargetLayout,
+    Target<8, A>: TargetLayout,
+{
+    let mut compared = 0;
+    for (stem, trace) in vector_traces(shared) {
         let dir = shared.join("vectors").join(config);
         macro_rules! one {
             ($heap:ty, $scheme:literal, $bits:literal, $word:literal) => {{
@@ -283,6 +325,7 @@ fn vectors_a8_m0() {
         return;
     };
     assert_eq!(run_config::<8>(&shared, "a8_m0", 0), 7 * 8);
+    assert_eq!(run_heap2_tree::<8>(&shared, "a8_m0", 0), 7 * 2);
 }
 
 #[test]
@@ -291,6 +334,7 @@ fn vectors_a8_m3() {
         return;
     };
     assert_eq!(run_config::<8>(&shared, "a8_m3", 3), 7 * 8);
+    assert_eq!(run_heap2_tree::<8>(&shared, "a8_m3", 3), 7 * 2);
 }
 
 #[test]
@@ -307,6 +351,7 @@ fn vectors_a16_m0() {
         return;
     };
     assert_eq!(run_config::<16>(&shared, "a16_m0", 0), 7 * 8);
+    assert_eq!(run_heap2_tree::<16>(&shared, "a16_m0", 0), 7 * 2);
 }
 
 /// Replays a real application trace through `Heap4<Host64>` and compares every offset and the
