@@ -368,14 +368,20 @@ fn heap5<T: TargetLayout>(seed: u64, regions: usize, ops: usize, sizes: Sizes) -
 
 const SIZES: [Sizes; 4] = [Sizes::Tiny, Sizes::Mixed, Sizes::Skewed, Sizes::Large];
 
-fn heap4_suite<T: TargetLayout>(salt: u64, per_run: usize) -> usize {
+/// One single-region comparison `run` (seed, heap length, operations, sizes) per heap length and
+/// size mix.
+fn single_suite(salt: u64, per_run: usize, run: fn(u64, usize, usize, Sizes) -> usize) -> usize {
     let mut n = 0;
     for (i, len) in [600usize, 4096, 20_000, 65_536].into_iter().enumerate() {
         for (j, sizes) in SIZES.into_iter().enumerate() {
-            n += heap4::<T, true>(salt * 1000 + (i * 10 + j) as u64, len, per_run, sizes);
+            n += run(salt * 1000 + (i * 10 + j) as u64, len, per_run, sizes);
         }
     }
     n
+}
+
+fn heap4_suite<T: TargetLayout>(salt: u64, per_run: usize) -> usize {
+    single_suite(salt, per_run, heap4::<T, true>)
 }
 
 fn heap5_suite<T: TargetLayout>(salt: u64, per_run: usize) -> usize {
@@ -397,13 +403,7 @@ fn heap5_suite<T: TargetLayout>(salt: u64, per_run: usize) -> usize {
 
 /// heap_2 runs: the size list against `SizeTree<true>` (checked in full after every operation).
 fn heap2_suite<T: TargetLayout>(salt: u64, per_run: usize) -> usize {
-    let mut n = 0;
-    for (i, len) in [600usize, 4096, 20_000, 65_536].into_iter().enumerate() {
-        for (j, sizes) in SIZES.into_iter().enumerate() {
-            n += heap2::<T, true>(salt * 1000 + (i * 10 + j) as u64, len, per_run, sizes);
-        }
-    }
-    n
+    single_suite(salt, per_run, heap2::<T, true>)
 }
 
 /// Runs the suites on one target layout and checks that they replayed their share.
