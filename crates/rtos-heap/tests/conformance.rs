@@ -532,12 +532,17 @@ fn c_oracle_random_traces() {
                 .args(["-Wno-unused-function", "-o"])
                 .arg(&oracle)
                 .arg(reference.join("oracle.c"))
-                .status()
-                .expect("gcc: needed for the C oracle");
-            assert!(
-                built.success(),
-                "building the {bits}-bit heap_{scheme} oracle failed (gcc-multilib missing?)"
-            );
+                .status();
+            if !built.as_ref().is_ok_and(|s| s.success()) {
+                // No gcc, no gcc-multilib or no reference: skipped visibly, a failure in CI.
+                let why = format!("cannot build the {bits}-bit heap_{scheme} C oracle ({built:?})");
+                assert!(
+                    std::env::var_os("RTOS_HEAP_REQUIRE_SHARED").is_none(),
+                    "RTOS_HEAP_REQUIRE_SHARED is set but {why}"
+                );
+                eprintln!("skipped: {why}");
+                return;
+            }
             let out = std::process::Command::new(&oracle)
                 .arg(&trace_file)
                 .output()
