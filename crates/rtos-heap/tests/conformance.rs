@@ -541,6 +541,7 @@ fn c_oracle_random_traces() {
                     "RTOS_HEAP_REQUIRE_SHARED is set but {why}"
                 );
                 eprintln!("skipped: {why}");
+                std::fs::remove_dir_all(&dir).ok();
                 return;
             }
             let out = std::process::Command::new(&oracle)
