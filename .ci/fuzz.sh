@@ -10,7 +10,7 @@ SECS="${FUZZ_SECONDS:-30}"
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     cargo +nightly install cargo-fuzz --locked
 fi
-for t in heap1 heap2 heap4 heap4_tree heap5 pool c_abi inspect; do
+for t in heap1 heap2 heap2_tree heap4 heap4_tree heap5 pool c_abi inspect; do
     echo "== fuzz $t (${SECS}s)"
     cargo +nightly fuzz run -O "$t" -- -max_total_time="$SECS"
 done

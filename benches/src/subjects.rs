@@ -9,7 +9,7 @@ use core::alloc::Layout;
 use core::ptr::NonNull;
 
 use clap::ValueEnum;
-use rtos_heap::{AddressTree, Heap2, Heap4, Heap5, HeapRegion, Native, RawHeap};
+use rtos_heap::{AddressTree, Heap2, Heap4, Heap5, HeapRegion, Native, RawHeap, SizeTree};
 
 /// The interface the replay drives: allocate and free by size and alignment.
 pub trait BenchAlloc {
@@ -47,6 +47,8 @@ pub enum Kind {
     TreeFloor,
     /// `Heap2<Native>`: best fit, never merges.
     Heap2,
+    /// `Heap2<Native, SizeTree>`: heap_2's placement with the O(log n) size tree.
+    Heap2Tree,
     /// `Heap5<Native, 1>` over one region.
     Heap5x1,
     /// `Heap5<Native, 2>` over the same bytes split into two regions with a 4 KiB gap between them.
@@ -69,7 +71,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every allocator (the no-op one included), in table order.
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Noop,
         Kind::Heap4,
         Kind::Heap4C,
@@ -77,6 +79,7 @@ impl Kind {
         Kind::Heap4TreeC,
         Kind::TreeFloor,
         Kind::Heap2,
+        Kind::Heap2Tree,
         Kind::Heap5x1,
         Kind::Heap5x2,
         Kind::Talc,
@@ -112,6 +115,7 @@ impl Kind {
             Kind::Heap4TreeC => "heap4-tree-c",
             Kind::TreeFloor => "tree-floor",
             Kind::Heap2 => "heap2",
+            Kind::Heap2Tree => "heap2-tree",
             Kind::Heap5x1 => "heap5x1",
             Kind::Heap5x2 => "heap5x2",
             Kind::Talc => "talc",
@@ -138,6 +142,7 @@ impl Kind {
             Kind::Heap4TreeC => "rtos-heap Heap4, AddressTree (malloc/free API)",
             Kind::TreeFloor => "tree floor (AddressTree's algorithm, no engine; not an allocator)",
             Kind::Heap2 => "rtos-heap Heap2",
+            Kind::Heap2Tree => "rtos-heap Heap2, SizeTree",
             Kind::Heap5x1 => "rtos-heap Heap5, 1 region",
             Kind::Heap5x2 => "rtos-heap Heap5, 2 regions",
             Kind::Talc => "talc 5.1.1",
@@ -297,6 +302,11 @@ rust_api_subject!(
     Heap2<Native>
 );
 rust_api_subject!(
+    /// rtos-heap's Heap2 with the size tree ([`Kind::Heap2Tree`]).
+    Heap2TreeLayout,
+    Heap2<Native, SizeTree>
+);
+rust_api_subject!(
     /// rtos-heap's Heap5 over one region ([`Kind::Heap5x1`]).
     Heap5x1Layout,
     Heap5<Native, 1>
@@ -453,6 +463,10 @@ macro_rules! with_subject {
                 let mut $s = __s::heap2(__size);
                 $body
             }
+            __s::Kind::Heap2Tree => {
+                let mut $s = __s::heap2_tree(__size);
+                $body
+            }
             __s::Kind::Heap5x1 => {
                 let mut $s = __s::heap5x1(__size);
                 $body
@@ -573,6 +587,18 @@ pub fn heap2(size: usize) -> Subject<Heap2Layout> {
     }
 }
 
+/// rtos-heap Heap2 with the size tree over `size` bytes.
+pub fn heap2_tree(size: usize) -> Subject<Heap2TreeLayout> {
+    let memory = Memory::new(size);
+    let mut h = Heap2::<Native, SizeTree>::new();
+    // SAFETY: `memory` is owned by the subject and outlives the heap.
+    unsafe { h.init_from_raw(memory.start(), memory.len()) }.expect("heap2 init");
+    Subject {
+        heap: Heap2TreeLayout(h),
+        memory,
+    }
+}
+
 /// rtos-heap Heap5 over one region of `size` bytes.
 pub fn heap5x1(size: usize) -> Subject<Heap5x1Layout> {
     let memory = Memory::new(size);
@@ -667,6 +693,7 @@ pub fn object_size(kind: Kind) -> usize {
         Kind::Heap4Tree | Kind::Heap4TreeC => size_of::<Heap4<Native, AddressTree>>(),
         Kind::TreeFloor => size_of::<crate::floor::Floor>(),
         Kind::Heap2 => size_of::<Heap2<Native>>(),
+        Kind::Heap2Tree => size_of::<Heap2<Native, SizeTree>>(),
         Kind::Heap5x1 => size_of::<Heap5<Native, 1>>(),
         Kind::Heap5x2 => size_of::<Heap5<Native, 2>>(),
         Kind::Talc => size_of::<TalcHeap>(),

@@ -244,6 +244,27 @@ impl Buf {
     }
 }
 
+/// heap_2 with index `I` over 8 KiB, differential against the best-fit model (the `heap2` and
+/// `heap2_tree` targets).
+pub fn heap2<I: rtos_heap::FreeIndex>(actions: &[Action]) {
+    use rtos_heap::{Heap2, Native, TargetLayout};
+    const LEN: usize = 8192;
+    let mut buf = Buf::new(LEN);
+    let mut h = Heap2::<Native, I>::new();
+    #[cfg(feature = "heap-protector")]
+    h.set_canary(0x2545_F491).unwrap();
+    // SAFETY: the buffer outlives the heap (both dropped at the end of this input).
+    unsafe { h.init_from_raw(buf.ptr(), LEN).unwrap() };
+    let base = buf.ptr().as_ptr() as usize;
+    let mut m = model::BestFit::new(
+        Native::HEADER,
+        Native::ALIGN,
+        Native::SIZE_MAX,
+        LEN - Native::ALIGN,
+    );
+    run(&mut h, actions, Native::HEADER, base, Some(&mut m), true);
+}
+
 /// heap_4 (`Native` layout, 8 KiB) with the free-block index `I`, driven by `actions`,
 /// differential against the first-fit model (the `heap4` and `heap4_tree` targets).
 pub fn heap4<I: rtos_heap::FreeIndex>(actions: &[Action]) {

@@ -429,6 +429,7 @@ fn subject_type(k: Kind) -> &'static str {
         Kind::Heap4TreeC => "Heap4TreeMalloc",
         Kind::TreeFloor => "Floor",
         Kind::Heap2 => "Heap2Layout",
+        Kind::Heap2Tree => "Heap2TreeLayout",
         Kind::Heap5x1 => "Heap5x1Layout",
         Kind::Heap5x2 => "Heap5x2Layout",
         Kind::Talc => "TalcSubject",

@@ -9,8 +9,8 @@ use std::alloc::System;
 use std::ptr::NonNull;
 
 use rtos_heap::{
-    AllocError, BlockKind, FreeError, Heap1, Heap2, Heap3, Heap4, Heap5, HeapRegion, HeapStats,
-    RawHeap, RegionError, TargetLayout,
+    AllocError, BlockKind, FreeError, FreeIndex, Heap1, Heap2, Heap3, Heap4, Heap5, HeapRegion,
+    HeapStats, RawHeap, RegionError, SizeList, SizeTree, TargetLayout,
 };
 
 use crate::layout::{Layout, Scheme};
@@ -198,7 +198,7 @@ impl<T: TargetLayout> Walk for Heap1<T> {
         }
     }
 }
-impl<T: TargetLayout> Walk for Heap2<T> {
+impl<T: TargetLayout, I: FreeIndex> Walk for Heap2<T, I> {
     fn walk(&self, starts: &[usize], out: &mut Vec<MapBlock>) {
         push_blocks(self.blocks(), starts, out)
     }
@@ -320,7 +320,30 @@ fn memory(spec: &HeapSpec) -> (Vec<u128>, Vec<usize>) {
     (mem, starts)
 }
 
-fn build_for<T: TargetLayout>(spec: &HeapSpec) -> Result<Box<dyn Sim>, BuildError> {
+/// The heap_2 index the simulator uses on a layout: [`SizeTree`] (O(log n), same placement as
+/// FreeRTOS's list) wherever it fits, i.e. `portBYTE_ALIGNMENT` ≥ 8; the list on align 4.
+trait Heap2Index {
+    type Index: FreeIndex;
+}
+
+macro_rules! heap2_index {
+    ($($w:literal, $a:literal => $i:ty;)*) => {
+        $(impl Heap2Index for rtos_heap::Target<$w, $a> {
+            type Index = $i;
+        })*
+    };
+}
+
+heap2_index! {
+    4, 4 => SizeList;
+    4, 8 => SizeTree;
+    4, 16 => SizeTree;
+    8, 4 => SizeList;
+    8, 8 => SizeTree;
+    8, 16 => SizeTree;
+}
+
+fn build_for<T: TargetLayout + Heap2Index>(spec: &HeapSpec) -> Result<Box<dyn Sim>, BuildError> {
     // heap_3's blocks come from the host allocator: no buffer, base 0.
     let (mut mem, starts) = if spec.scheme == Scheme::Heap3 {
         (Vec::new(), vec![0])
@@ -361,7 +384,7 @@ fn build_for<T: TargetLayout>(spec: &HeapSpec) -> Result<Box<dyn Sim>, BuildErro
             machine!(h)
         }
         Scheme::Heap2 => {
-            let mut h = Heap2::<T>::new();
+            let mut h = Heap2::<T, T::Index>::new();
             // SAFETY: as for heap_1.
             unsafe { h.init_from_raw(base, len) }.map_err(region_err)?;
             machine!(h)

@@ -1,7 +1,7 @@
 //! heap_2: best fit over a size-ordered free list; freed blocks are never merged.
 
 use crate::engine::Engine;
-use crate::engine::index::SizeList;
+use crate::engine::index::{FreeIndex, SizeList};
 use crate::target::{Native, TargetLayout};
 
 /// FreeRTOS heap_2 (legacy): best fit by size, no merging of neighbours.
@@ -16,7 +16,9 @@ use crate::target::{Native, TargetLayout};
 /// minimum-ever counter exist (FreeRTOS heap_2 has only `xPortGetFreeHeapSize`).
 ///
 /// # Time complexity
-/// O(free blocks) for allocation and free.
+/// With the default index, [`SizeList`] (FreeRTOS's list): O(free blocks) for allocation and
+/// free. With [`SizeTree`](crate::SizeTree) (`Heap2<T, SizeTree>`): O(log distinct free sizes),
+/// same placement.
 ///
 /// # Examples
 ///
@@ -33,11 +35,11 @@ use crate::target::{Native, TargetLayout};
 /// unsafe { heap.free(a, None).unwrap(); heap.free(b, None).unwrap() };
 /// assert_eq!(heap.stats().free_blocks, 3); // two 16-byte holes and the rest: never merged
 /// ```
-pub struct Heap2<T: TargetLayout = Native> {
-    pub(crate) engine: Engine<T, SizeList, 1>,
+pub struct Heap2<T: TargetLayout = Native, I: FreeIndex = SizeList> {
+    pub(crate) engine: Engine<T, I, 1>,
 }
 
-impl<T: TargetLayout> Heap2<T> {
+impl<T: TargetLayout, I: FreeIndex> Heap2<T, I> {
     /// An empty heap; give it memory with [`init`](Self::init).
     pub const fn new() -> Self {
         Heap2 {
@@ -46,5 +48,5 @@ impl<T: TargetLayout> Heap2<T> {
     }
 }
 
-crate::region::single_region_api!(Heap2);
-crate::engine_scheme!(Heap2<T>);
+crate::region::single_region_api!(Heap2, I);
+crate::engine_scheme!(Heap2<T, I>);

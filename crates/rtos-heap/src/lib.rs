@@ -63,6 +63,7 @@ use core::alloc::Layout;
 use core::ptr::NonNull;
 
 pub use engine::index::{AddressList, FreeIndex, SizeList};
+pub use engine::size_tree::SizeTree;
 pub use engine::tree::{AddressTree, MAX_SPAN as TREE_MAX_SPAN};
 pub use error::{AllocError, CheckError, CheckErrorKind, FreeError, RegionError};
 pub use heap1::Heap1;

@@ -12,8 +12,8 @@ use std::path::Path;
 use std::ptr::NonNull;
 
 use rtos_heap::{
-    AllocError, BlockKind, Heap1, Heap2, Heap4, Heap5, HeapRegion, Host64, RawHeap, Target,
-    TargetLayout,
+    AllocError, BlockKind, FreeIndex, Heap1, Heap2, Heap4, Heap5, HeapRegion, Host64, RawHeap,
+    SizeTree, Target, TargetLayout,
 };
 
 /// What the vector driver needs from a scheme beyond [`RawHeap`].
@@ -62,12 +62,12 @@ impl<T: TargetLayout> Subject for Heap1<T> {
     }
 }
 
-impl<T: TargetLayout> Subject for Heap2<T> {
+impl<T: TargetLayout, I: FreeIndex> Subject for Heap2<T, I> {
     const FULL_STATS: bool = false;
     const HAS_CALLOC: bool = true;
     const HAS_MIN_RESET: bool = false;
     fn make(array: *mut u8, len: usize) -> Self {
-        let mut h = Heap2::new();
+        let mut h = Heap2::<T, I>::new();
         // SAFETY: a leaked buffer of `len` bytes.
         unsafe { h.init_from_raw(NonNull::new(array).unwrap(), len).unwrap() };
         h
@@ -77,12 +77,12 @@ impl<T: TargetLayout> Subject for Heap2<T> {
     }
 }
 
-impl<T: TargetLayout> Subject for Heap4<T> {
+impl<T: TargetLayout, I: FreeIndex> Subject for Heap4<T, I> {
     const FULL_STATS: bool = true;
     const HAS_CALLOC: bool = true;
     const HAS_MIN_RESET: bool = true;
     fn make(array: *mut u8, len: usize) -> Self {
-        let mut h = Heap4::new();
+        let mut h = Heap4::<T, I>::new();
         // SAFETY: a leaked buffer of `len` bytes.
         unsafe { h.init_from_raw(NonNull::new(array).unwrap(), len).unwrap() };
         h
@@ -95,12 +95,12 @@ impl<T: TargetLayout> Subject for Heap4<T> {
 /// The heap_5 regions of the vectors, `offset:size` in the 65536-byte array.
 const REGIONS: [(usize, usize); 4] = [(0, 1000), (1003, 2000), (4096, 20000), (30000, 35536)];
 
-impl<T: TargetLayout> Subject for Heap5<T, 4> {
+impl<T: TargetLayout, I: FreeIndex> Subject for Heap5<T, 4, I> {
     const FULL_STATS: bool = true;
     const HAS_CALLOC: bool = true;
     const HAS_MIN_RESET: bool = true;
     fn make(array: *mut u8, _len: usize) -> Self {
-        let mut h = Heap5::new();
+        let mut h = Heap5::<T, 4, I>::new();
         let regions = REGIONS.map(|(off, size)| HeapRegion {
             // SAFETY: every region lies inside the 65536-byte buffer.
             start: unsafe { array.add(off) },
@@ -234,12 +234,8 @@ fn compare(name: &str, got: &[String], expected_file: &Path) {
     assert_eq!(got.len(), expected.len(), "{name}: number of output lines");
 }
 
-fn run_config<const A: usize>(shared: &Path, config: &str, misalign: usize) -> usize
-where
-    Target<4, A>: TargetLayout,
-    Target<8, A>: TargetLayout,
-{
-    let mut compared = 0;
+/// Every trace of the vectors: (file stem, text), in name order.
+fn vector_traces(shared: &Path) -> Vec<(String, String)> {
     let traces = shared.join("vectors/traces");
     let mut names: Vec<_> = std::fs::read_dir(&traces)
         .unwrap()
@@ -247,9 +243,55 @@ where
         .filter(|p| p.extension().is_some_and(|x| x == "trace"))
         .collect();
     names.sort();
-    for path in names {
-        let stem = path.file_stem().unwrap().to_str().unwrap().to_string();
-        let trace = std::fs::read_to_string(&path).unwrap();
+    names
+        .into_iter()
+        .map(|path| {
+            let stem = path.file_stem().unwrap().to_str().unwrap().to_string();
+            (stem, std::fs::read_to_string(&path).unwrap())
+        })
+        .collect()
+}
+
+/// heap_2 with the O(log n) [`SizeTree`] index against the same vectors as its list
+/// (`portBYTE_ALIGNMENT` ≥ 8 only: the tree rejects 4 at compile time).
+fn run_heap2_tree<const A: usize>(shared: &Path, config: &str, misalign: usize) -> usize
+where
+    Target<4, A>: TargetLayout,
+    Target<8, A>: TargetLayout,
+{
+    let mut compared = 0;
+    for (stem, trace) in vector_traces(shared) {
+        for (bits, word) in [(32, 4), (64, 8)] {
+            let file = shared
+                .join("vectors")
+                .join(config)
+                .join(format!("{stem}.heap2_{bits}.out"));
+            if !file.exists() {
+                continue;
+            }
+            let got = if word == 4 {
+                run_vector::<Heap2<Target<4, A>, SizeTree<true>>>(&trace, word, misalign)
+            } else {
+                run_vector::<Heap2<Target<8, A>, SizeTree<true>>>(&trace, word, misalign)
+            };
+            compare(
+                &format!("{config}/{stem}.heap2_{bits} (SizeTree)"),
+                &got,
+                &file,
+            );
+            compared += 1;
+        }
+    }
+    compared
+}
+
+fn run_config<const A: usize>(shared: &Path, config: &str, misalign: usize) -> usize
+where
+    Target<4, A>: TargetLayout,
+    Target<8, A>: TargetLayout,
+{
+    let mut compared = 0;
+    for (stem, trace) in vector_traces(shared) {
         let dir = shared.join("vectors").join(config);
         macro_rules! one {
             ($heap:ty, $scheme:literal, $bits:literal, $word:literal) => {{
@@ -285,6 +327,7 @@ where
 fn vectors_a8_m0() {
     let shared = common::shared_dir();
     assert_eq!(run_config::<8>(&shared, "a8_m0", 0), 7 * 8);
+    assert_eq!(run_heap2_tree::<8>(&shared, "a8_m0", 0), 7 * 2);
 }
 
 #[test]
@@ -295,6 +338,7 @@ fn vectors_a8_m0() {
 fn vectors_a8_m3() {
     let shared = common::shared_dir();
     assert_eq!(run_config::<8>(&shared, "a8_m3", 3), 7 * 8);
+    assert_eq!(run_heap2_tree::<8>(&shared, "a8_m3", 3), 7 * 2);
 }
 
 #[test]
@@ -315,6 +359,7 @@ fn vectors_a4_m0() {
 fn vectors_a16_m0() {
     let shared = common::shared_dir();
     assert_eq!(run_config::<16>(&shared, "a16_m0", 0), 7 * 8);
+    assert_eq!(run_heap2_tree::<16>(&shared, "a16_m0", 0), 7 * 2);
 }
 
 /// Replays a real application trace through `Heap4<Host64>` and compares every offset and the
@@ -425,4 +470,137 @@ fn overflow_sizes_fail_like_c() {
         Err(AllocError::CallocOverflow)
     );
     assert_eq!(h.malloc(0x1_0000_0000), Err(AllocError::SizeOverflow));
+}
+
+/// A seeded random trace in the vectors' language: `ops` operations, sizes 1..=600 (a few zero and
+/// huge), up to 400 live blocks, 2 % calloc, statistics every 97 operations, a walk every 4099.
+fn random_trace(seed: u64, ops: usize) -> String {
+    use std::fmt::Write;
+    let mut rng = rtos_heap_workloads::Rng::new(seed);
+    let (mut live, mut next, mut t) = (Vec::new(), 0u64, String::new());
+    for i in 0..ops {
+        let r = rng.below(1000);
+        if live.is_empty() || (r < 520 && live.len() < 400) {
+            let size = match rng.below(200) {
+                0 => 0,
+                1 => 1 << 40,
+                _ => rng.range(1, 601),
+            };
+            if rng.below(50) == 0 {
+                writeln!(t, "c {next} {} {}", rng.range(1, 9), size / 4 + 1).unwrap();
+            } else {
+                writeln!(t, "a {next} {size}").unwrap();
+            }
+            live.push(next);
+            next += 1;
+        } else {
+            let k = rng.below(live.len() as u64) as usize;
+            writeln!(t, "f {}", live.swap_remove(k)).unwrap();
+        }
+        if i % 97 == 0 {
+            t.push_str("s\n");
+        }
+        if i % 4099 == 0 {
+            t.push_str("w\n");
+        }
+    }
+    t.push_str("s\nw\n");
+    t
+}
+
+/// Differential test against the unmodified C heaps of `../shared/reference/freertos`, built here
+/// with gcc (32-bit needs gcc-multilib): seeded random traces replayed by the C oracle and by
+/// heap_2 (list, tree), heap_4 (list, tree) and heap_5 (list, tree) at 32 and 64 bits; every
+/// returned offset, walk and statistic compared. `RTOS_HEAP_ORACLE_OPS` operations per
+/// configuration (default 20,000; `.ci/oracle.sh` runs 1,000,000 in a release build).
+#[test]
+fn c_oracle_random_traces() {
+    use rtos_heap::{AddressList, AddressTree, SizeList};
+    let Some(shared) = common::shared_dir() else {
+        return;
+    };
+    let reference = shared.join("reference/freertos");
+    let ops: usize = std::env::var("RTOS_HEAP_ORACLE_OPS")
+        .ok()
+        .map_or(20_000, |v| {
+            v.parse().expect("RTOS_HEAP_ORACLE_OPS: a number")
+        });
+    let dir = std::env::temp_dir().join(format!("rtos-heap-oracle-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut compared = 0;
+    for bits in [32, 64] {
+        let trace = random_trace(0x5EED_0000 + bits, ops);
+        let trace_file = dir.join(format!("random_{bits}.trace"));
+        std::fs::write(&trace_file, &trace).unwrap();
+        for scheme in [2, 4, 5] {
+            let oracle = dir.join(format!("oracle_h{scheme}_{bits}"));
+            let built = std::process::Command::new("gcc")
+                .args(["-O2", &format!("-m{bits}"), &format!("-DHEAP={scheme}")])
+                .arg("-DconfigTOTAL_HEAP_SIZE=65536")
+                .arg(format!("-I{}", reference.join("inc").display()))
+                .arg(format!("-I{}", reference.display()))
+                .args(["-Wno-unused-function", "-o"])
+                .arg(&oracle)
+                .arg(reference.join("oracle.c"))
+                .status();
+            if !built.as_ref().is_ok_and(|s| s.success()) {
+                // No gcc, no gcc-multilib or no reference: skipped visibly, a failure in CI.
+                let why = format!("cannot build the {bits}-bit heap_{scheme} C oracle ({built:?})");
+                assert!(
+                    std::env::var_os("RTOS_HEAP_REQUIRE_SHARED").is_none(),
+                    "RTOS_HEAP_REQUIRE_SHARED is set but {why}"
+                );
+                eprintln!("skipped: {why}");
+                std::fs::remove_dir_all(&dir).ok();
+                return;
+            }
+            let out = std::process::Command::new(&oracle)
+                .arg(&trace_file)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "oracle heap_{scheme} {bits}-bit failed"
+            );
+            let expected = dir.join(format!("random.heap{scheme}_{bits}.out"));
+            std::fs::write(&expected, &out.stdout).unwrap();
+            let name = |index: &str| format!("C oracle heap_{scheme} {bits}-bit, {index}");
+            macro_rules! against {
+                ($heap:ty, $index:literal) => {{
+                    let got = run_vector::<$heap>(&trace, bits as usize / 8, 0);
+                    compare(&name($index), &got, &expected);
+                    compared += 1;
+                }};
+            }
+            match (scheme, bits) {
+                (2, 32) => {
+                    against!(Heap2<Target<4, 8>, SizeList>, "SizeList");
+                    against!(Heap2<Target<4, 8>, SizeTree>, "SizeTree");
+                }
+                (2, _) => {
+                    against!(Heap2<Target<8, 8>, SizeList>, "SizeList");
+                    against!(Heap2<Target<8, 8>, SizeTree>, "SizeTree");
+                }
+                (4, 32) => {
+                    against!(Heap4<Target<4, 8>, AddressList>, "AddressList");
+                    against!(Heap4<Target<4, 8>, AddressTree>, "AddressTree");
+                }
+                (4, _) => {
+                    against!(Heap4<Target<8, 8>, AddressList>, "AddressList");
+                    against!(Heap4<Target<8, 8>, AddressTree>, "AddressTree");
+                }
+                (_, 32) => {
+                    against!(Heap5<Target<4, 8>, 4, AddressList>, "AddressList");
+                    against!(Heap5<Target<4, 8>, 4, AddressTree>, "AddressTree");
+                }
+                _ => {
+                    against!(Heap5<Target<8, 8>, 4, AddressList>, "AddressList");
+                    against!(Heap5<Target<8, 8>, 4, AddressTree>, "AddressTree");
+                }
+            }
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(compared, 12);
+    println!("{compared} configurations × {ops} operations compared with the C oracle");
 }

@@ -2,7 +2,7 @@
 //! checked against the C vectors by `conformance.rs`) and the tree index side by side, fed the same
 //! random requests, must hand out the same offsets, refuse the same frees and report the same
 //! statistics after every single operation — on heap_4 and heap_5 (1 to 4 regions), on four target
-//! layouts, with several size mixes. The tree heaps are `AddressTree<true>`: after every index
+//! layouts, with several size mixes; and heap_2's `SizeList` against `SizeTree<true>` the same way. The tree heaps are `AddressTree<true>`: after every index
 //! operation the trees are checked in full (address order, AVL balance, stored heights, subtree
 //! maxima, block classes, same blocks as the threaded list); a violation panics.
 
@@ -10,8 +10,8 @@ use core::alloc::Layout;
 use core::ptr::NonNull;
 
 use rtos_heap::{
-    AddressList, AddressTree, AllocError, CortexM, FreeError, Heap4, Heap5, HeapRegion, Host64,
-    Host64Align16, RawHeap, Target, TargetLayout,
+    AddressList, AddressTree, AllocError, CortexM, FreeError, FreeIndex, Heap2, Heap4, Heap5,
+    HeapRegion, Host64, Host64Align16, RawHeap, SizeList, SizeTree, Target, TargetLayout,
 };
 use rtos_heap_workloads::Rng;
 
@@ -249,15 +249,49 @@ fn heap4<T: TargetLayout, const VERIFY: bool>(
     ops: usize,
     sizes: Sizes,
 ) -> usize {
+    single(
+        Heap4::<T, AddressList>::new(),
+        Heap4::<T, AddressTree<VERIFY>>::new(),
+        seed,
+        len,
+        ops,
+        sizes,
+    )
+}
+
+/// heap_2: FreeRTOS's size list against the size tree.
+fn heap2<T: TargetLayout, const VERIFY: bool>(
+    seed: u64,
+    len: usize,
+    ops: usize,
+    sizes: Sizes,
+) -> usize {
+    single(
+        Heap2::<T, SizeList>::new(),
+        Heap2::<T, SizeTree<VERIFY>>::new(),
+        seed,
+        len,
+        ops,
+        sizes,
+    )
+}
+
+/// A single-region pair (`init_from_raw`) replaying `ops` random operations.
+fn single<A: RawHeap + InitRaw, B: RawHeap + InitRaw>(
+    mut list: A,
+    mut tree: B,
+    seed: u64,
+    len: usize,
+    ops: usize,
+    sizes: Sizes,
+) -> usize {
     let mut rng = Rng::new(seed);
     let misalign = rng.below(16) as usize;
     let (a, b) = buffers(len, misalign);
-    let mut list = Heap4::<T, AddressList>::new();
-    let mut tree = Heap4::<T, AddressTree<VERIFY>>::new();
     // SAFETY: leaked buffers of `len` bytes, used by nothing else.
     unsafe {
-        list.init_from_raw(NonNull::new(a).unwrap(), len).unwrap();
-        tree.init_from_raw(NonNull::new(b).unwrap(), len).unwrap();
+        list.init_raw(NonNull::new(a).unwrap(), len);
+        tree.init_raw(NonNull::new(b).unwrap(), len);
     }
     // Lay the heaps out with a first allocation to learn the bases (aligned starts).
     let (pa, pb) = (list.malloc(1).unwrap(), tree.malloc(1).unwrap());
@@ -269,6 +303,27 @@ fn heap4<T: TargetLayout, const VERIFY: bool>(
         layout: Layout::from_size_align(1, 1).unwrap(),
     });
     pair.run(&mut rng, ops, sizes)
+}
+
+/// `init_from_raw` of the single-region schemes, for [`single`].
+trait InitRaw {
+    /// # Safety
+    /// As `init_from_raw`.
+    unsafe fn init_raw(&mut self, p: NonNull<u8>, len: usize);
+}
+
+impl<T: TargetLayout, I: FreeIndex> InitRaw for Heap4<T, I> {
+    unsafe fn init_raw(&mut self, p: NonNull<u8>, len: usize) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.init_from_raw(p, len).unwrap() }
+    }
+}
+
+impl<T: TargetLayout, I: FreeIndex> InitRaw for Heap2<T, I> {
+    unsafe fn init_raw(&mut self, p: NonNull<u8>, len: usize) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.init_from_raw(p, len).unwrap() }
+    }
 }
 
 fn heap5<T: TargetLayout>(seed: u64, regions: usize, ops: usize, sizes: Sizes) -> usize {
@@ -313,14 +368,20 @@ fn heap5<T: TargetLayout>(seed: u64, regions: usize, ops: usize, sizes: Sizes) -
 
 const SIZES: [Sizes; 4] = [Sizes::Tiny, Sizes::Mixed, Sizes::Skewed, Sizes::Large];
 
-fn heap4_suite<T: TargetLayout>(salt: u64, per_run: usize) -> usize {
+/// One single-region comparison `run` (seed, heap length, operations, sizes) per heap length and
+/// size mix.
+fn single_suite(salt: u64, per_run: usize, run: fn(u64, usize, usize, Sizes) -> usize) -> usize {
     let mut n = 0;
     for (i, len) in [600usize, 4096, 20_000, 65_536].into_iter().enumerate() {
         for (j, sizes) in SIZES.into_iter().enumerate() {
-            n += heap4::<T, true>(salt * 1000 + (i * 10 + j) as u64, len, per_run, sizes);
+            n += run(salt * 1000 + (i * 10 + j) as u64, len, per_run, sizes);
         }
     }
     n
+}
+
+fn heap4_suite<T: TargetLayout>(salt: u64, per_run: usize) -> usize {
+    single_suite(salt, per_run, heap4::<T, true>)
 }
 
 fn heap5_suite<T: TargetLayout>(salt: u64, per_run: usize) -> usize {
@@ -340,17 +401,28 @@ fn heap5_suite<T: TargetLayout>(salt: u64, per_run: usize) -> usize {
     n
 }
 
-/// Runs both suites on one target layout and checks that they replayed their share.
+/// heap_2 runs: the size list against `SizeTree<true>` (checked in full after every operation).
+fn heap2_suite<T: TargetLayout>(salt: u64, per_run: usize) -> usize {
+    single_suite(salt, per_run, heap2::<T, true>)
+}
+
+/// Runs the suites on one target layout and checks that they replayed their share.
 fn suite<T: TargetLayout>(salt: u64) {
-    let n = heap4_suite::<T>(2 * salt, HEAP4_OPS) + heap5_suite::<T>(2 * salt + 1, HEAP5_OPS);
+    let n = heap4_suite::<T>(2 * salt, HEAP4_OPS)
+        + heap5_suite::<T>(2 * salt + 1, HEAP5_OPS)
+        + heap2_suite::<T>(2 * salt + 7, HEAP2_OPS);
     // Every run replays its random operations plus the final drain.
-    assert!(n >= 16 * HEAP4_OPS + 32 * HEAP5_OPS, "only {n} operations");
+    assert!(
+        n >= 16 * HEAP4_OPS + 32 * HEAP5_OPS + 16 * HEAP2_OPS,
+        "only {n} operations"
+    );
     println!("{n} differential operations");
 }
 
 /// Per-configuration operation counts: 4 targets × (16 heap_4 + 32 heap_5 runs).
 const HEAP4_OPS: usize = 16_000;
 const HEAP5_OPS: usize = 9_000;
+const HEAP2_OPS: usize = 8_000;
 
 #[test]
 fn cortex_m() {
@@ -379,13 +451,15 @@ fn deep_trees() {
     let n = heap4::<CortexM, true>(99, 1 << 18, 50_000, Sizes::Skewed)
         + heap4::<Host64, true>(98, 1 << 18, 50_000, Sizes::Tiny)
         + heap4::<CortexM, false>(97, 1 << 20, 100_000, Sizes::Skewed)
-        + heap4::<Host64, false>(96, 1 << 20, 100_000, Sizes::Tiny);
-    assert!(n >= 300_000);
+        + heap4::<Host64, false>(96, 1 << 20, 100_000, Sizes::Tiny)
+        + heap2::<CortexM, true>(95, 1 << 18, 50_000, Sizes::Mixed)
+        + heap2::<Host64, false>(94, 1 << 20, 100_000, Sizes::Mixed);
+    assert!(n >= 450_000);
 }
 
 /// The suite's size: the issue asks for at least 1,000,000 differential operations. Each run
 /// counts what it replayed, and each test asserts its own share.
-const TOTAL: usize = 4 * (16 * HEAP4_OPS + 32 * HEAP5_OPS) + 300_000;
+const TOTAL: usize = 4 * (16 * HEAP4_OPS + 32 * HEAP5_OPS + 16 * HEAP2_OPS) + 450_000;
 const _: () = assert!(TOTAL >= 1_000_000);
 
 /// Heaps the tree cannot address (beyond 4 GiB, only with 64-bit words) are refused up front.

@@ -15,6 +15,7 @@
 //! 4. the free-bytes counter is the sum of the free blocks, and the minimum ever is not above it.
 
 pub(crate) mod index;
+pub(crate) mod size_tree;
 pub(crate) mod tree;
 
 use core::alloc::Layout;

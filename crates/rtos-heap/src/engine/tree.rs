@@ -96,7 +96,7 @@ const PATH: usize = 64;
 
 /// Byte offset from the block start of node word `k` (0: left | balance, 1: right, 2: max): the
 /// link word's 4-byte slots first, then the header's padding, then the payload.
-const fn slot<T: TargetLayout>(k: usize) -> usize {
+pub(super) const fn slot<T: TargetLayout>(k: usize) -> usize {
     let link = T::WORD / 4;
     let pad = (T::HEADER - 2 * T::WORD) / 4;
     if k < link {
@@ -109,7 +109,7 @@ const fn slot<T: TargetLayout>(k: usize) -> usize {
 }
 
 /// Payload bytes the node uses.
-const fn node_bytes<T: TargetLayout>() -> usize {
+pub(super) const fn node_bytes<T: TargetLayout>() -> usize {
     (slot::<T>(2) + 4).saturating_sub(T::HEADER)
 }
 
