@@ -514,11 +514,13 @@ fn random_trace(seed: u64, ops: usize) -> String {
 /// returned offset, walk and statistic compared. `RTOS_HEAP_ORACLE_OPS` operations per
 /// configuration (default 20,000; `.ci/oracle.sh` runs 1,000,000 in a release build).
 #[test]
+#[cfg_attr(
+    shared_absent,
+    ignore = "needs ../shared (the unmodified C heaps in reference/freertos), or RTOS_HEAP_SHARED"
+)]
 fn c_oracle_random_traces() {
     use rtos_heap::{AddressList, AddressTree, SizeList};
-    let Some(shared) = common::shared_dir() else {
-        return;
-    };
+    let shared = common::shared_dir();
     let reference = shared.join("reference/freertos");
     let ops: usize = std::env::var("RTOS_HEAP_ORACLE_OPS")
         .ok()
