@@ -10,13 +10,14 @@
 //! - [`metrics`]: efficiency, per-allocation overhead, minimum block, control-structure bytes;
 //! - [`callgrind`]: runs the `bench-driver` binary under callgrind and reads the counts;
 //! - [`codesize`]: bytes of machine code reachable from each allocator's allocate and free;
+//! - [`freertos`]: FreeRTOS's own C heaps, compiled at benchmark time, for the side-by-side rows;
 //! - [`report`] and [`svg`]: the tables of `docs/BENCHMARKS.md` and the ladder chart.
 //!
 //! `benches/run-all.sh` regenerates every figure; `docs/BENCHMARKS.md` explains the methods.
 
 pub mod callgrind;
 pub mod codesize;
-pub mod floor;
+pub mod freertos;
 pub mod metrics;
 pub mod replay;
 pub mod report;

@@ -18,10 +18,6 @@ use crate::svg::{LogLogChart, Series};
 use crate::{MAIN_WORKLOADS, POOL_WORKLOADS, ladder_names};
 use rtos_heap_workloads::LADDER_HOLES;
 
-/// The reference figures for FreeRTOS heap_4 in C (gcc -O2, x86-64, callgrind,
-/// instructions per alloc-or-free, replay loop subtracted): random, rtos, fragmented.
-pub const C_HEAP4_REFERENCE: [f64; 3] = [400.0, 114.0, 37_578.0];
-
 /// The reference efficiency of FreeRTOS heap_4.
 pub const C_HEAP4_EFFICIENCY: f64 = 0.935;
 
@@ -47,6 +43,31 @@ pub fn replace_section(doc: &str, name: &str, body: &str) -> Result<String> {
 fn kinds() -> impl Iterator<Item = Kind> {
     Kind::measured()
 }
+
+/// The Rust allocators and FreeRTOS's C heaps (the tables of instruction counts).
+fn kinds_and_c() -> impl Iterator<Item = Kind> {
+    Kind::measured().chain(Kind::C_HEAPS)
+}
+
+/// The rows of the pool table: the pools, then rtos-heap's and FreeRTOS's heap_4 on the same
+/// patterns.
+const POOL_ROWS: [Kind; 6] = [
+    Kind::Pool,
+    Kind::HeaplessPool,
+    Kind::Heap4C,
+    Kind::Heap4TreeC,
+    Kind::CHeap4,
+    Kind::CHeap4Asserts,
+];
+
+/// rtos-heap's heaps compared with FreeRTOS's (asserts off) in the ratio table: (ours, C).
+const VS_C: [(Kind, Kind); 5] = [
+    (Kind::Heap4C, Kind::CHeap4),
+    (Kind::Heap4, Kind::CHeap4),
+    (Kind::Heap4TreeC, Kind::CHeap4),
+    (Kind::Heap2, Kind::CHeap2),
+    (Kind::Heap2Tree, Kind::CHeap2),
+];
 
 fn fmt_num(v: f64) -> String {
     let r = v.round();
@@ -126,21 +147,59 @@ fn grid<R: Keyed, W: AsRef<str>>(
 
 fn instructions_table(rows: &[Instructions]) -> String {
     let cols: Vec<String> = MAIN_WORKLOADS.iter().map(|w| format!("`{w}`")).collect();
-    let mut s = grid(&cols, kinds(), &MAIN_WORKLOADS, rows, 1, |r| {
+    grid(&cols, kinds_and_c(), &MAIN_WORKLOADS, rows, 1, |r| {
         fmt_num(r.per_op)
-    });
-    let refs: Vec<String> = C_HEAP4_REFERENCE.iter().map(|&v| fmt_num(v)).collect();
-    let _ = writeln!(
-        s,
-        "| *FreeRTOS heap_4 in C, gcc -O2 (issue's reference)* | {} |",
-        refs.join(" | ")
-    );
+    })
+}
+
+/// Ours / C (asserts off) on every workload measured for both: the table that says where
+/// rtos-heap is cheaper than the C original and by how much.
+fn vs_c_table(rows: &[Instructions]) -> String {
+    let get = |k: Kind, w: &str| {
+        rows.iter()
+            .find(|r| r.alloc == k.name() && r.workload == w)
+            .map(|r| r.per_op)
+    };
+    let workloads: Vec<String> = MAIN_WORKLOADS
+        .iter()
+        .map(|w| w.to_string())
+        .chain(POOL_WORKLOADS.iter().map(|w| w.to_string()))
+        .chain(ladder_names())
+        .collect();
+    let mut s = String::from("| rtos-heap | vs |");
+    for w in &workloads {
+        let _ = write!(s, " `{w}` |");
+    }
+    s.push_str("\n|---|---|");
+    for _ in &workloads {
+        s.push_str("---:|");
+    }
+    s.push('\n');
+    for (ours, c) in VS_C {
+        let cells: Vec<String> = workloads
+            .iter()
+            .map(|w| match (get(ours, w), get(c, w)) {
+                (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+                _ => "–".into(),
+            })
+            .collect();
+        if cells.iter().all(|c| c == "–") {
+            continue;
+        }
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} |",
+            ours.label(),
+            c.label(),
+            cells.join(" | ")
+        );
+    }
     s
 }
 
 fn pool_table(rows: &[Instructions]) -> String {
     let cols: Vec<String> = POOL_WORKLOADS.iter().map(|w| format!("`{w}`")).collect();
-    grid(&cols, Kind::POOLS, &POOL_WORKLOADS, rows, 1, |r| {
+    grid(&cols, POOL_ROWS, &POOL_WORKLOADS, rows, 1, |r| {
         format!(
             "{} ({} / {})",
             fmt_num(r.per_op),
@@ -155,14 +214,14 @@ fn split_table(rows: &[Instructions]) -> String {
         .iter()
         .flat_map(|w| [format!("`{w}` alloc"), format!("`{w}` free")])
         .collect();
-    grid(&cols, kinds(), &MAIN_WORKLOADS, rows, 2, |r| {
+    grid(&cols, kinds_and_c(), &MAIN_WORKLOADS, rows, 2, |r| {
         format!("{} | {}", fmt_num(r.per_alloc), fmt_num(r.per_free))
     })
 }
 
 fn ladder_table(rows: &[Instructions], worst: bool) -> String {
     let cols: Vec<String> = LADDER_HOLES.iter().map(|k| format!("K={k}")).collect();
-    grid(&cols, kinds(), &ladder_names(), rows, 1, |r| {
+    grid(&cols, kinds_and_c(), &ladder_names(), rows, 1, |r| {
         fmt_num(ladder_value(r, worst))
     })
 }
@@ -176,10 +235,11 @@ fn ladder_value(r: &Instructions, worst: bool) -> f64 {
 
 fn ladder_chart(rows: &[Instructions], worst: bool) -> String {
     let series = kinds()
+        .chain([Kind::CHeap4])
         .filter(|k| *k != Kind::Heap4C)
         .map(|k| Series {
             label: k.name().to_string(),
-            dashed: !k.name().starts_with("heap"),
+            dashed: !k.name().starts_with("heap") && !k.name().starts_with("c-"),
             points: LADDER_HOLES
                 .iter()
                 .zip(ladder_names())
@@ -270,38 +330,6 @@ fn index_work_table(rows: &[IndexWorkRow]) -> String {
             pct(w.attach, w.frees),
             pct(w.merge_one, w.frees),
             pct(w.merge_two, w.frees),
-        );
-    }
-    s
-}
-
-/// The tree against its floor (the same algorithm with nothing of the engine) and against the
-/// issue's `random` target, 2.5 × talc.
-fn floor_table(rows: &[Instructions]) -> String {
-    let get = |k: Kind, w: &str| {
-        rows.iter()
-            .find(|r| r.alloc == k.name() && r.workload == w)
-            .map(|r| r.per_op)
-    };
-    let cell = |v: Option<f64>| v.map_or("–".into(), fmt_num);
-    let mut s = String::from(
-        "| workload | tree (`heap4-tree-c`) | tree floor (`tree-floor`) | the engine's share | talc | 2.5 × talc |\n|---|---:|---:|---:|---:|---:|\n",
-    );
-    for w in MAIN_WORKLOADS {
-        let (tree, floor, talc) = (
-            get(Kind::Heap4TreeC, w),
-            get(Kind::TreeFloor, w),
-            get(Kind::Talc, w),
-        );
-        let share = tree.zip(floor).map(|(t, f)| t - f);
-        let _ = writeln!(
-            s,
-            "| {w} | {} | {} | {} | {} | {} |",
-            cell(tree),
-            cell(floor),
-            cell(share),
-            cell(talc),
-            cell(talc.map(|t| 2.5 * t)),
         );
     }
     s
@@ -428,7 +456,7 @@ pub fn write(dir: &Path, doc: &Path, chart: &Path) -> Result<()> {
         text = replace_section(&text, "instructions", &instructions_table(&rows))?;
         text = replace_section(&text, "split", &split_table(&rows))?;
         text = replace_section(&text, "pool", &pool_table(&rows))?;
-        text = replace_section(&text, "tree-floor", &floor_table(&rows))?;
+        text = replace_section(&text, "vs-c", &vs_c_table(&rows))?;
         text = replace_section(&text, "ladder-mean", &ladder_table(&rows, false))?;
         text = replace_section(&text, "ladder-worst", &ladder_table(&rows, true))?;
         std::fs::write(chart, ladder_chart(&rows, false))?;
@@ -494,23 +522,6 @@ mod tests {
             per_free: per.2,
             ladder_ops: None,
         }
-    }
-
-    #[test]
-    fn the_floor_table_subtracts_the_floor_and_scales_talc() {
-        let on_random = |alloc, v| row(alloc, "random", (v, v, v));
-        let rows = [
-            on_random("heap4-tree-c", 300.0),
-            on_random("tree-floor", 280.0),
-            on_random("talc", 60.0),
-        ];
-        let t = floor_table(&rows);
-        assert!(
-            t.contains("| random | 300 | 280 | 20.0 | 60.0 | 150 |"),
-            "{t}"
-        );
-        // Workloads without rows are shown as missing, not as zero.
-        assert!(t.contains("| rtos | – | – | – | – | – |"), "{t}");
     }
 
     #[test]

@@ -42,9 +42,6 @@ pub enum Kind {
     Heap4Tree,
     /// `Heap4<Native, AddressTree>` through the C-shaped API (`malloc` / `free(ptr, None)`).
     Heap4TreeC,
-    /// [`Floor`](crate::floor::Floor): the tree's algorithm with nothing of the engine around it
-    /// (no checks, no statistics beyond free bytes). A measuring instrument, not an allocator.
-    TreeFloor,
     /// `Heap2<Native>`: best fit, never merges.
     Heap2,
     /// `Heap2<Native, SizeTree>`: heap_2's placement with the O(log n) size tree.
@@ -67,17 +64,24 @@ pub enum Kind {
     /// `heapless::pool::boxed` (a `box_pool!` of blocks of the workload's size; `Box::into_raw` /
     /// `Box::from_raw`), for the `pool` workloads only. A process-wide singleton.
     HeaplessPool,
+    /// FreeRTOS's own `heap_4.c`, gcc -O2, `configASSERT` empty (see [`crate::freertos`]).
+    CHeap4,
+    /// FreeRTOS's own `heap_4.c`, gcc -O2, `configASSERT` on.
+    CHeap4Asserts,
+    /// FreeRTOS's own `heap_2.c`, gcc -O2, `configASSERT` empty.
+    CHeap2,
+    /// FreeRTOS's own `heap_2.c`, gcc -O2, `configASSERT` on.
+    CHeap2Asserts,
 }
 
 impl Kind {
     /// Every allocator (the no-op one included), in table order.
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 19] = [
         Kind::Noop,
         Kind::Heap4,
         Kind::Heap4C,
         Kind::Heap4Tree,
         Kind::Heap4TreeC,
-        Kind::TreeFloor,
         Kind::Heap2,
         Kind::Heap2Tree,
         Kind::Heap5x1,
@@ -88,7 +92,31 @@ impl Kind {
         Kind::Buddy,
         Kind::Pool,
         Kind::HeaplessPool,
+        Kind::CHeap4,
+        Kind::CHeap4Asserts,
+        Kind::CHeap2,
+        Kind::CHeap2Asserts,
     ];
+
+    /// FreeRTOS's C heaps, compiled from `../shared/reference/freertos` at benchmark time.
+    pub const C_HEAPS: [Kind; 4] = [
+        Kind::CHeap4,
+        Kind::CHeap4Asserts,
+        Kind::CHeap2,
+        Kind::CHeap2Asserts,
+    ];
+
+    /// The C build of a [`C_HEAPS`](Self::C_HEAPS) kind.
+    pub fn c_build(self) -> Option<crate::freertos::Build> {
+        let (scheme, asserts) = match self {
+            Kind::CHeap4 => (4, false),
+            Kind::CHeap4Asserts => (4, true),
+            Kind::CHeap2 => (2, false),
+            Kind::CHeap2Asserts => (2, true),
+            _ => return None,
+        };
+        Some(crate::freertos::Build { scheme, asserts })
+    }
 
     /// The fixed-block pools, measured on the `pool` workloads.
     pub const POOLS: [Kind; 2] = [Kind::Pool, Kind::HeaplessPool];
@@ -98,11 +126,12 @@ impl Kind {
         Self::POOLS.contains(&self)
     }
 
-    /// The general-purpose allocators (without the no-op baseline, the tree floor and the pools).
+    /// The general-purpose allocators in Rust (without the no-op baseline, the pools and the C
+    /// heaps).
     pub fn measured() -> impl Iterator<Item = Kind> {
         Self::ALL
             .into_iter()
-            .filter(|k| !matches!(k, Kind::Noop | Kind::TreeFloor) && !k.is_pool())
+            .filter(|k| *k != Kind::Noop && !k.is_pool() && k.c_build().is_none())
     }
 
     /// The command-line / results name.
@@ -113,7 +142,6 @@ impl Kind {
             Kind::Heap4C => "heap4-c",
             Kind::Heap4Tree => "heap4-tree",
             Kind::Heap4TreeC => "heap4-tree-c",
-            Kind::TreeFloor => "tree-floor",
             Kind::Heap2 => "heap2",
             Kind::Heap2Tree => "heap2-tree",
             Kind::Heap5x1 => "heap5x1",
@@ -124,6 +152,10 @@ impl Kind {
             Kind::Buddy => "buddy",
             Kind::Pool => "pool",
             Kind::HeaplessPool => "heapless-pool",
+            Kind::CHeap4 => "c-heap4",
+            Kind::CHeap4Asserts => "c-heap4-asserts",
+            Kind::CHeap2 => "c-heap2",
+            Kind::CHeap2Asserts => "c-heap2-asserts",
         }
     }
 
@@ -140,7 +172,6 @@ impl Kind {
             Kind::Heap4C => "rtos-heap Heap4 (malloc/free API)",
             Kind::Heap4Tree => "rtos-heap Heap4, AddressTree (Layout API)",
             Kind::Heap4TreeC => "rtos-heap Heap4, AddressTree (malloc/free API)",
-            Kind::TreeFloor => "tree floor (AddressTree's algorithm, no engine; not an allocator)",
             Kind::Heap2 => "rtos-heap Heap2",
             Kind::Heap2Tree => "rtos-heap Heap2, SizeTree",
             Kind::Heap5x1 => "rtos-heap Heap5, 1 region",
@@ -151,6 +182,10 @@ impl Kind {
             Kind::Buddy => "buddy_system_allocator 0.13.0",
             Kind::Pool => "rtos-heap Pool",
             Kind::HeaplessPool => "heapless 0.9.4 pool (box_pool!)",
+            Kind::CHeap4 => "FreeRTOS heap_4.c, gcc -O2, asserts off",
+            Kind::CHeap4Asserts => "FreeRTOS heap_4.c, gcc -O2, asserts on",
+            Kind::CHeap2 => "FreeRTOS heap_2.c, gcc -O2, asserts off",
+            Kind::CHeap2Asserts => "FreeRTOS heap_2.c, gcc -O2, asserts on",
         }
     }
 }
@@ -455,10 +490,6 @@ macro_rules! with_subject {
                 let mut $s = __s::heap4_tree_c(__size);
                 $body
             }
-            __s::Kind::TreeFloor => {
-                let mut $s = __s::floor(__size);
-                $body
-            }
             __s::Kind::Heap2 => {
                 let mut $s = __s::heap2(__size);
                 $body
@@ -503,6 +534,14 @@ macro_rules! with_subject {
                     let mut $s = __s::heapless_pool128();
                     $body
                 }
+            }
+            __s::Kind::CHeap4 | __s::Kind::CHeap4Asserts => {
+                let mut $s = __s::c_heap4($kind, __size);
+                $body
+            }
+            __s::Kind::CHeap2 | __s::Kind::CHeap2Asserts => {
+                let mut $s = __s::c_heap2($kind, __size);
+                $body
             }
         }
     }};
@@ -564,15 +603,6 @@ pub fn heap4_tree_c(size: usize) -> Subject<Heap4TreeMalloc> {
         heap: Heap4TreeMalloc(heap4_tree_over(&memory)),
         memory,
     }
-}
-
-/// The tree floor over `size` bytes.
-pub fn floor(size: usize) -> Subject<crate::floor::Floor> {
-    let memory = Memory::new(size);
-    // SAFETY: `memory` is 4 KiB-aligned, `size` bytes long (every workload's heap is between 64
-    // bytes and 4 GiB), owned by the subject and outlives the heap.
-    let heap = unsafe { crate::floor::Floor::new(memory.start().as_ptr(), size) };
-    Subject { heap, memory }
 }
 
 /// rtos-heap Heap2 over `size` bytes.
@@ -691,7 +721,6 @@ pub fn object_size(kind: Kind) -> usize {
         Kind::Noop => 0,
         Kind::Heap4 | Kind::Heap4C => size_of::<Heap4<Native>>(),
         Kind::Heap4Tree | Kind::Heap4TreeC => size_of::<Heap4<Native, AddressTree>>(),
-        Kind::TreeFloor => size_of::<crate::floor::Floor>(),
         Kind::Heap2 => size_of::<Heap2<Native>>(),
         Kind::Heap2Tree => size_of::<Heap2<Native, SizeTree>>(),
         Kind::Heap5x1 => size_of::<Heap5<Native, 1>>(),
@@ -702,6 +731,8 @@ pub fn object_size(kind: Kind) -> usize {
         Kind::Buddy => size_of::<buddy_system_allocator::Heap<32>>(),
         Kind::Pool => size_of::<rtos_heap::Pool>(),
         Kind::HeaplessPool => 0,
+        // The C heaps' state is their library's statics (a few words, outside the heap array).
+        Kind::CHeap4 | Kind::CHeap4Asserts | Kind::CHeap2 | Kind::CHeap2Asserts => 0,
     }
 }
 
@@ -809,3 +840,63 @@ heapless_subject!(
     heapless_pool128,
     128
 );
+
+/// Declares the subject type over one FreeRTOS C heap (one named type per scheme, so that
+/// profiles and symbol tables tell them apart).
+macro_rules! c_heap_subject {
+    ($(#[$m:meta])* $name:ident, $ctor:ident) => {
+        $(#[$m])*
+        pub struct $name(pub crate::freertos::CHeap);
+
+        impl BenchAlloc for $name {
+            #[inline(never)]
+            fn alloc(&mut self, size: usize, _align: usize) -> *mut u8 {
+                // Workloads ask for alignment 8 = portBYTE_ALIGNMENT, which pvPortMalloc gives.
+                self.0.malloc(size)
+            }
+
+            #[inline(never)]
+            unsafe fn free(&mut self, ptr: NonNull<u8>, _size: usize, _align: usize) {
+                // SAFETY: forwarded contract.
+                unsafe { self.0.free(ptr.as_ptr()) }
+            }
+        }
+
+        /// The C heap of `kind` (one of [`Kind::C_HEAPS`]) for a heap of `size` bytes (its
+        /// `configTOTAL_HEAP_SIZE`). Panics when it cannot be built: callers check
+        /// [`c_available`] first.
+        pub fn $ctor(kind: Kind, size: usize) -> Subject<$name> {
+            let build = kind.c_build().expect("a C heap kind");
+            let heap = crate::freertos::CHeap::load(build, size)
+                .unwrap_or_else(|e| panic!("{}: {e:#}", kind.name()));
+            Subject {
+                heap: $name(heap),
+                memory: Memory::new(1),
+            }
+        }
+    };
+}
+
+c_heap_subject!(
+    /// FreeRTOS's `heap_4.c` ([`Kind::CHeap4`], [`Kind::CHeap4Asserts`]).
+    CHeap4Subject,
+    c_heap4
+);
+c_heap_subject!(
+    /// FreeRTOS's `heap_2.c` ([`Kind::CHeap2`], [`Kind::CHeap2Asserts`]).
+    CHeap2Subject,
+    c_heap2
+);
+
+/// Whether the C heaps can be built here (`../shared/reference/freertos` and gcc): builds the
+/// `heap_4` library for `size` bytes once to find out.
+pub fn c_available(size: usize) -> bool {
+    crate::freertos::library(
+        crate::freertos::Build {
+            scheme: 4,
+            asserts: false,
+        },
+        size,
+    )
+    .is_ok()
+}

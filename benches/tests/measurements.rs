@@ -183,3 +183,69 @@ fn index_work_adds_up_and_matches_what_the_workloads_are() {
     assert_eq!((f.split, f.merge_one), (2000, 2000));
     assert!(f.mean_free_blocks > 5000.0);
 }
+
+/// The C rows compare like with like: FreeRTOS's heap_4 (compiled from `../shared`) and
+/// rtos-heap's `Heap4` hand out the same offsets on every operation of the headline and pool
+/// workloads, set-up included. Skipped when the C heaps cannot be built, except under
+/// `RTOS_HEAP_REQUIRE_SHARED` (as in `.ci/run`).
+#[test]
+fn c_heap4_and_heap4_place_identically() {
+    use rtos_heap_bench::freertos::{Build, CHeap};
+    use rtos_heap_bench::subjects::BenchAlloc;
+    use rtos_heap_workloads::Op;
+    if !rtos_heap_bench::subjects::c_available(4096) {
+        assert!(
+            std::env::var_os("RTOS_HEAP_REQUIRE_SHARED").is_none(),
+            "RTOS_HEAP_REQUIRE_SHARED is set but the C heaps cannot be built"
+        );
+        eprintln!("skipped: ../shared/reference/freertos or gcc missing");
+        return;
+    }
+    for name in ["random", "rtos", "fragmented", "pool32-fifo", "ladder64"] {
+        let w = workload(name).unwrap();
+        let mut c = CHeap::load(
+            Build {
+                scheme: 4,
+                asserts: false,
+            },
+            w.heap_size,
+        )
+        .unwrap();
+        let mut r = rtos_heap_bench::subjects::heap4_c(w.heap_size);
+        let (mut c_live, mut r_live) = (
+            std::collections::HashMap::new(),
+            std::collections::HashMap::new(),
+        );
+        let (mut c_base, mut r_base) = (None, None);
+        for (i, op) in w.setup.iter().chain(&w.ops).enumerate() {
+            match *op {
+                Op::Alloc { id, size, align } => {
+                    let cp = c.malloc(size as usize) as usize;
+                    let rp = r.alloc(size as usize, align as usize) as usize;
+                    assert_eq!(cp == 0, rp == 0, "{name} op {i}: one heap failed");
+                    if cp == 0 {
+                        continue;
+                    }
+                    let (cb, rb) = (*c_base.get_or_insert(cp), *r_base.get_or_insert(rp));
+                    assert_eq!(cp.wrapping_sub(cb), rp.wrapping_sub(rb), "{name} op {i}");
+                    c_live.insert(id, cp);
+                    r_live.insert(id, rp);
+                }
+                Op::Free { id } => {
+                    if let (Some(cp), Some(rp)) = (c_live.remove(&id), r_live.remove(&id)) {
+                        // SAFETY: both pointers are live blocks of their heaps, freed once.
+                        unsafe {
+                            c.free(cp as *mut u8);
+                            r.free(std::ptr::NonNull::new(rp as *mut u8).unwrap(), 0, 8);
+                        }
+                    }
+                }
+            }
+        }
+        // Leave the C heap empty for the next user of the library in this process.
+        for (_, p) in c_live {
+            // SAFETY: a live block of the C heap.
+            unsafe { c.free(p as *mut u8) };
+        }
+    }
+}

@@ -22,7 +22,7 @@ use rtos_heap_bench::{
     EFFICIENCY_SEEDS, MAIN_WORKLOADS, POOL_WORKLOADS, is_ladder, is_pool, ladder_names,
     with_subject, workload,
 };
-use rtos_heap_workloads::Op;
+use rtos_heap_workloads::{Op, Workload};
 
 #[derive(Parser)]
 #[command(about = "rtos-heap benchmark driver", version)]
@@ -152,9 +152,19 @@ fn main() -> Result<()> {
     }
 }
 
+/// The heap size `kind` gets on workload `w`: the workload's, except for a general heap on a
+/// `pool` workload, which gets room for its headers and minimum blocks (4x the pool's bytes).
+fn heap_size_for(kind: Kind, w: &Workload) -> usize {
+    if is_pool(&w.name) && !kind.is_pool() {
+        4 * w.heap_size
+    } else {
+        w.heap_size
+    }
+}
+
 fn measure(alloc: Kind, name: &str) -> Result<()> {
     let w = workload(name).with_context(|| format!("unknown workload {name}"))?;
-    let (setup_failed, failed) = with_subject!(alloc, w.heap_size, |s| {
+    let (setup_failed, failed) = with_subject!(alloc, heap_size_for(alloc, &w), |s| {
         let mut slots = Slots::for_workload(&w);
         let sf = replay_setup(&mut s, &w.setup, &mut slots);
         let f = if is_ladder(name) {
@@ -190,6 +200,22 @@ fn kinds_for(name: &str) -> Vec<Kind> {
     }
 }
 
+/// The allocators whose instructions are counted on workload `name`: [`kinds_for`], FreeRTOS's
+/// C heaps side by side (when `../shared/reference/freertos` and gcc are there), and on the
+/// `pool` workloads rtos-heap's `Heap4` and C heap_4 too (a general heap on a pool's pattern).
+fn counted_kinds(name: &str, c: bool) -> Vec<Kind> {
+    let mut kinds = kinds_for(name);
+    if is_pool(name) {
+        kinds.extend([Kind::Heap4C, Kind::Heap4TreeC]);
+        if c {
+            kinds.extend([Kind::CHeap4, Kind::CHeap4Asserts]);
+        }
+    } else if c {
+        kinds.extend(Kind::C_HEAPS);
+    }
+    kinds
+}
+
 fn run_callgrind(
     out: &Path,
     scratch: &Path,
@@ -204,6 +230,13 @@ fn run_callgrind(
         workloads
     };
 
+    let c = rtos_heap_bench::subjects::c_available(4096);
+    if !c {
+        eprintln!(
+            "callgrind: FreeRTOS's C heaps cannot be built ({} and gcc are needed): no C rows",
+            rtos_heap_bench::freertos::reference_dir().display()
+        );
+    }
     // Keep rows of other workloads/allocators from an earlier run.
     let mut rows: Vec<Instructions> = results::read(out).unwrap_or_default();
     for name in &workloads {
@@ -214,16 +247,19 @@ fn run_callgrind(
             .filter(|o| matches!(o, Op::Alloc { .. }))
             .count();
         let n_free = w.ops.len() - n_alloc;
-        // Allocators named with `--allocs` run on any workload (e.g. heap_4 on a pool's LIFO
-        // pattern, to see the engine's own cost); by default each workload gets its family.
-        // The tree floor is counted with the general-purpose allocators (instructions only: it is
-        // a measuring instrument, not an allocator).
+        // Allocators named with `--allocs` run on any workload; by default each workload gets
+        // its family and the C heaps.
         let kinds: Vec<Kind> = if allocs.is_empty() {
-            let floor = (!is_pool(name)).then_some(Kind::TreeFloor);
-            kinds_for(name).into_iter().chain(floor).collect()
+            counted_kinds(name, c)
         } else {
             allocs.clone()
         };
+        // The C libraries are compiled before the runs (never under callgrind).
+        for k in &kinds {
+            if let Some(b) = k.c_build() {
+                rtos_heap_bench::freertos::library(b, heap_size_for(*k, &w))?;
+            }
+        }
         if kinds.is_empty() {
             continue;
         }
@@ -427,7 +463,6 @@ fn subject_type(k: Kind) -> &'static str {
         Kind::Heap4C => "Heap4Malloc",
         Kind::Heap4Tree => "Heap4TreeLayout",
         Kind::Heap4TreeC => "Heap4TreeMalloc",
-        Kind::TreeFloor => "Floor",
         Kind::Heap2 => "Heap2Layout",
         Kind::Heap2Tree => "Heap2TreeLayout",
         Kind::Heap5x1 => "Heap5x1Layout",
@@ -438,6 +473,8 @@ fn subject_type(k: Kind) -> &'static str {
         Kind::Buddy => "BuddySubject",
         Kind::Pool => "PoolSubject",
         Kind::HeaplessPool => "HeaplessPool32",
+        Kind::CHeap4 | Kind::CHeap4Asserts => "CHeap4Subject",
+        Kind::CHeap2 | Kind::CHeap2Asserts => "CHeap2Subject",
     }
 }
 

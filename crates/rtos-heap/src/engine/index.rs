@@ -248,6 +248,18 @@ fn rises<T: TargetLayout>(a: &Arena<T>, from: usize, to: usize) -> bool {
     true
 }
 
+/// A size word no request reaches and every request fits: the first-fit walk's sentinel at
+/// `pxEnd` (the target word's largest size without the allocated bit, clamped to the host).
+#[cfg(not(feature = "validate-cheap"))]
+#[inline(always)]
+const fn sentinel<T: TargetLayout>() -> usize {
+    if T::SIZE_MSB != 0 {
+        T::SIZE_MSB - 1
+    } else {
+        usize::MAX
+    }
+}
+
 #[inline(always)]
 fn set_prev_link<T: TargetLayout>(head: &mut usize, a: &Arena<T>, prev: usize, to: usize) {
     if prev == NIL {
@@ -320,6 +332,43 @@ impl FreeIndex for AddressList {
         self.end = regions.last().map_or(NIL, |r| r.end);
     }
 
+    /// First fit without link validation: `pxEnd`'s size word is set to a size every request
+    /// fits (a sentinel) for the walk, so the loop tests only the size of each node (no end
+    /// test), and restored to 0 before returning. Intermediate end markers (size 0) are passed
+    /// over as blocks too small.
+    #[cfg(not(feature = "validate-cheap"))]
+    #[inline]
+    fn find<T: TargetLayout>(&self, a: &Arena<T>, wanted: usize, found: &mut Pos) -> bool {
+        let end = self.end;
+        if end == NIL {
+            return false;
+        }
+        // SAFETY: `end` is pxEnd, the end marker header of the last region (engine invariant);
+        // every request is below `SENTINEL` (the engine refuses sizes with the top bit set).
+        unsafe { a.set_size(end, sentinel::<T>(), false) };
+        let mut prev = NIL;
+        let mut block = self.head;
+        loop {
+            // SAFETY: `block` is a list node: the head, or the link of a node whose size was below
+            // the sentinel's, hence not pxEnd (the walk stops at pxEnd at the latest).
+            if unsafe { a.free_size(block) } >= wanted {
+                break;
+            }
+            prev = block;
+            // SAFETY: as above.
+            block = unsafe { a.link(block) };
+        }
+        // SAFETY: as above.
+        unsafe { a.set_size(end, 0, false) };
+        if block == end {
+            return false;
+        }
+        *found = Pos { prev, block };
+        true
+    }
+
+    /// First fit with every link validated before it is followed (`validate-cheap`).
+    #[cfg(feature = "validate-cheap")]
     #[inline]
     fn find<T: TargetLayout>(&self, a: &Arena<T>, wanted: usize, found: &mut Pos) -> bool {
         let mut prev = NIL;
