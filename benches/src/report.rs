@@ -44,25 +44,30 @@ fn kinds() -> impl Iterator<Item = Kind> {
     Kind::measured()
 }
 
-/// The Rust allocators and FreeRTOS's C heaps (the tables of instruction counts).
+/// The Rust allocators, `Heap4` without its bad-free checks and FreeRTOS's C heaps (the tables
+/// of instruction counts).
 fn kinds_and_c() -> impl Iterator<Item = Kind> {
-    Kind::measured().chain(Kind::C_HEAPS)
+    Kind::measured()
+        .chain([Kind::Heap4Trusted])
+        .chain(Kind::C_HEAPS)
 }
 
 /// The rows of the pool table: the pools, then rtos-heap's and FreeRTOS's heap_4 on the same
 /// patterns.
-const POOL_ROWS: [Kind; 6] = [
+const POOL_ROWS: [Kind; 7] = [
     Kind::Pool,
     Kind::HeaplessPool,
     Kind::Heap4C,
+    Kind::Heap4Trusted,
     Kind::Heap4TreeC,
     Kind::CHeap4,
     Kind::CHeap4Asserts,
 ];
 
 /// rtos-heap's heaps compared with FreeRTOS's (asserts off) in the ratio table: (ours, C).
-const VS_C: [(Kind, Kind); 5] = [
+const VS_C: [(Kind, Kind); 6] = [
     (Kind::Heap4C, Kind::CHeap4),
+    (Kind::Heap4Trusted, Kind::CHeap4),
     (Kind::Heap4, Kind::CHeap4),
     (Kind::Heap4TreeC, Kind::CHeap4),
     (Kind::Heap2, Kind::CHeap2),

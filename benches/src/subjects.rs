@@ -38,6 +38,9 @@ pub enum Kind {
     /// `Heap4<Native>` through the C-shaped API: `malloc(size)` / `free(ptr, None)`, what
     /// `pvPortMalloc` / `vPortFree` do (the comparison with the C reference figures).
     Heap4C,
+    /// `Heap4<Native>` through `malloc(size)` / `free_trusted(ptr)`: FreeRTOS's own checks
+    /// only, no bad-free detection (what the checks cost).
+    Heap4Trusted,
     /// `Heap4<Native, AddressTree>` (the O(log n) index, same placement) through the Rust API.
     Heap4Tree,
     /// `Heap4<Native, AddressTree>` through the C-shaped API (`malloc` / `free(ptr, None)`).
@@ -76,10 +79,11 @@ pub enum Kind {
 
 impl Kind {
     /// Every allocator (the no-op one included), in table order.
-    pub const ALL: [Kind; 19] = [
+    pub const ALL: [Kind; 20] = [
         Kind::Noop,
         Kind::Heap4,
         Kind::Heap4C,
+        Kind::Heap4Trusted,
         Kind::Heap4Tree,
         Kind::Heap4TreeC,
         Kind::Heap2,
@@ -129,9 +133,9 @@ impl Kind {
     /// The general-purpose allocators in Rust (without the no-op baseline, the pools and the C
     /// heaps).
     pub fn measured() -> impl Iterator<Item = Kind> {
-        Self::ALL
-            .into_iter()
-            .filter(|k| *k != Kind::Noop && !k.is_pool() && k.c_build().is_none())
+        Self::ALL.into_iter().filter(|k| {
+            !matches!(k, Kind::Noop | Kind::Heap4Trusted) && !k.is_pool() && k.c_build().is_none()
+        })
     }
 
     /// The command-line / results name.
@@ -140,6 +144,7 @@ impl Kind {
             Kind::Noop => "noop",
             Kind::Heap4 => "heap4",
             Kind::Heap4C => "heap4-c",
+            Kind::Heap4Trusted => "heap4-trusted",
             Kind::Heap4Tree => "heap4-tree",
             Kind::Heap4TreeC => "heap4-tree-c",
             Kind::Heap2 => "heap2",
@@ -170,6 +175,7 @@ impl Kind {
             Kind::Noop => "no-op baseline",
             Kind::Heap4 => "rtos-heap Heap4 (Layout API)",
             Kind::Heap4C => "rtos-heap Heap4 (malloc/free API)",
+            Kind::Heap4Trusted => "rtos-heap Heap4 (malloc/free_trusted: FreeRTOS's checks only)",
             Kind::Heap4Tree => "rtos-heap Heap4, AddressTree (Layout API)",
             Kind::Heap4TreeC => "rtos-heap Heap4, AddressTree (malloc/free API)",
             Kind::Heap2 => "rtos-heap Heap2",
@@ -321,6 +327,25 @@ c_api_subject!(
     Heap4Malloc,
     Heap4<Native>
 );
+/// rtos-heap's Heap4 through `malloc` / `free_trusted` ([`Kind::Heap4Trusted`]).
+pub struct Heap4TrustedSubject(pub Heap4<Native>);
+
+impl BenchAlloc for Heap4TrustedSubject {
+    #[inline(never)]
+    fn alloc(&mut self, size: usize, _align: usize) -> *mut u8 {
+        self.0
+            .malloc(size)
+            .map_or(core::ptr::null_mut(), NonNull::as_ptr)
+    }
+
+    #[inline(never)]
+    unsafe fn free(&mut self, ptr: NonNull<u8>, _size: usize, _align: usize) {
+        // SAFETY: forwarded contract: `ptr` is a live block of this heap.
+        let r = unsafe { self.0.free_trusted(ptr) };
+        debug_assert!(r.is_ok());
+    }
+}
+
 rust_api_subject!(
     /// rtos-heap's Heap4 with the tree index, Rust API ([`Kind::Heap4Tree`]).
     Heap4TreeLayout,
@@ -482,6 +507,10 @@ macro_rules! with_subject {
                 let mut $s = __s::heap4_c(__size);
                 $body
             }
+            __s::Kind::Heap4Trusted => {
+                let mut $s = __s::heap4_trusted(__size);
+                $body
+            }
             __s::Kind::Heap4Tree => {
                 let mut $s = __s::heap4_tree(__size);
                 $body
@@ -576,6 +605,16 @@ pub fn heap4_c(size: usize) -> Subject<Heap4Malloc> {
     let memory = Memory::new(size);
     Subject {
         heap: Heap4Malloc(heap4_over(&memory)),
+        memory,
+    }
+}
+
+/// rtos-heap's Heap4 through `malloc` / `free_trusted` ([`Kind::Heap4Trusted`]).
+pub fn heap4_trusted(size: usize) -> Subject<Heap4TrustedSubject> {
+    let memory = Memory::new(size);
+    let heap = heap4_over(&memory);
+    Subject {
+        heap: Heap4TrustedSubject(heap),
         memory,
     }
 }
@@ -719,7 +758,7 @@ pub fn buddy(size: usize) -> Subject<BuddySubject> {
 pub fn object_size(kind: Kind) -> usize {
     match kind {
         Kind::Noop => 0,
-        Kind::Heap4 | Kind::Heap4C => size_of::<Heap4<Native>>(),
+        Kind::Heap4 | Kind::Heap4C | Kind::Heap4Trusted => size_of::<Heap4<Native>>(),
         Kind::Heap4Tree | Kind::Heap4TreeC => size_of::<Heap4<Native, AddressTree>>(),
         Kind::Heap2 => size_of::<Heap2<Native>>(),
         Kind::Heap2Tree => size_of::<Heap2<Native, SizeTree>>(),

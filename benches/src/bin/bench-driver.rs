@@ -206,12 +206,15 @@ fn kinds_for(name: &str) -> Vec<Kind> {
 fn counted_kinds(name: &str, c: bool) -> Vec<Kind> {
     let mut kinds = kinds_for(name);
     if is_pool(name) {
-        kinds.extend([Kind::Heap4C, Kind::Heap4TreeC]);
+        kinds.extend([Kind::Heap4C, Kind::Heap4Trusted, Kind::Heap4TreeC]);
         if c {
             kinds.extend([Kind::CHeap4, Kind::CHeap4Asserts]);
         }
-    } else if c {
-        kinds.extend(Kind::C_HEAPS);
+    } else {
+        kinds.push(Kind::Heap4Trusted);
+        if c {
+            kinds.extend(Kind::C_HEAPS);
+        }
     }
     kinds
 }
@@ -461,6 +464,7 @@ fn subject_type(k: Kind) -> &'static str {
         Kind::Noop => "Noop",
         Kind::Heap4 => "Heap4Layout",
         Kind::Heap4C => "Heap4Malloc",
+        Kind::Heap4Trusted => "Heap4TrustedSubject",
         Kind::Heap4Tree => "Heap4TreeLayout",
         Kind::Heap4TreeC => "Heap4TreeMalloc",
         Kind::Heap2 => "Heap2Layout",

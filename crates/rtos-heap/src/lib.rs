@@ -330,6 +330,26 @@ macro_rules! engine_scheme {
                 self.engine.set_clear_on_free(on)
             }
 
+            /// Frees `ptr` as FreeRTOS's `vPortFree` does, trusting the caller: only heap_N.c's
+            /// own two checks are made (the block's allocated bit is set, its link is NULL), not
+            /// rtos-heap's bad-free detection (inside a region, on the block grid, a plausible
+            /// size, a plausible upper neighbour) that [`RawHeap::free`]($crate::RawHeap::free)
+            /// makes. It saves about 25 instructions per free (docs/BENCHMARKS.md, "what the
+            /// checks cost"); use it only where pointers cannot go wrong.
+            ///
+            /// # Errors
+            /// [`FreeError::DoubleFree`]($crate::FreeError) when the allocated bit is clear,
+            /// [`FreeError::NotABlock`]($crate::FreeError) when the link is not NULL; the heap is
+            /// unchanged.
+            ///
+            /// # Safety
+            /// `ptr` must be a live allocation of this heap, not used after the call. A foreign,
+            /// interior or dangling pointer is undefined behaviour here (not an error).
+            pub unsafe fn free_trusted(&mut self, ptr: core::ptr::NonNull<u8>) -> Result<(), $crate::FreeError> {
+                // SAFETY: forwarded contract.
+                unsafe { self.engine.free_trusted(ptr) }
+            }
+
             /// `configENABLE_HEAP_PROTECTOR`: store every free-list link XORed with `canary` (from
             /// the application's random source), so that an overrun that writes plain addresses or
             /// zeros over a header no longer forms a valid link. Must be called before the blocks are

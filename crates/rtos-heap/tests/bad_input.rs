@@ -379,3 +379,37 @@ fn heap3_double_free_and_garbage() {
     assert_eq!(h.malloc(5000), Err(AllocError::OutOfMemory));
     h.check().unwrap();
 }
+
+/// `free_trusted` makes FreeRTOS's two checks: a second free of the same block (while it is
+/// not merged away) is refused as a double free and changes nothing; good frees place and count
+/// exactly as `free`.
+#[test]
+fn free_trusted_frees_as_free_does_and_refuses_a_double_free() {
+    let mut a = heap4::<Host64, AddressList>(4096);
+    let mut b = heap4::<Host64, AddressList>(4096);
+    let pa: Vec<_> = (1..8).map(|n| a.malloc(n * 24).unwrap()).collect();
+    let pb: Vec<_> = (1..8).map(|n| b.malloc(n * 24).unwrap()).collect();
+    for i in [1, 3, 5, 2] {
+        // SAFETY: live blocks of their heaps, freed once.
+        unsafe {
+            a.free(pa[i], None).unwrap();
+            b.free_trusted(pb[i]).unwrap();
+        }
+        assert_eq!(a.stats(), b.stats());
+        b.check().unwrap();
+    }
+    let before = b.stats();
+    // Block 6 is the last one: freed, it merges with the free rest of the heap above it, but its
+    // own header stays where it was, reading free.
+    // SAFETY: a live block, freed once.
+    unsafe { b.free_trusted(pb[6]).unwrap() };
+    let after = b.stats();
+    assert_ne!(before, after);
+    // SAFETY: deliberately a double free of a block whose header still reads free: refused
+    // before anything is written.
+    assert_eq!(unsafe { b.free_trusted(pb[6]) }, Err(FreeError::DoubleFree));
+    assert_eq!(b.stats().available_bytes, after.available_bytes);
+    assert_eq!(b.stats().free_blocks, after.free_blocks);
+    b.check().unwrap();
+    assert!(b.malloc(100).is_ok());
+}

@@ -277,6 +277,51 @@ pub struct AddressList {
     end: usize,
 }
 
+impl AddressList {
+    /// The last node below `block` and the node after it (pxEnd at the latest): where `block`
+    /// goes in the list. `None` when a link did not check out (`validate-cheap`, fault
+    /// recorded).
+    #[cfg(feature = "validate-cheap")]
+    #[inline(always)]
+    fn last_below<T: TargetLayout>(&self, a: &Arena<T>, block: usize) -> Option<(usize, usize)> {
+        let mut prev = NIL;
+        let mut next = self.head;
+        if !a.follow(next, next) {
+            return None;
+        }
+        while next < block {
+            // SAFETY: `next` is a list node.
+            let link = unsafe { a.link(next) };
+            if !a.follow(next, link) || !rises(a, next, link) {
+                return None;
+            }
+            prev = next;
+            next = link;
+        }
+        Some((prev, next))
+    }
+
+    /// As above without link validation, two nodes per turn (no copy of the cursor per node).
+    #[cfg(not(feature = "validate-cheap"))]
+    #[inline(always)]
+    fn last_below<T: TargetLayout>(&self, a: &Arena<T>, block: usize) -> Option<(usize, usize)> {
+        let mut prev = NIL;
+        let mut next = self.head;
+        while next < block {
+            // SAFETY: `next` is a list node below `block`, so not pxEnd (above every block): its
+            // link is a node too.
+            let n = unsafe { a.link(next) };
+            if n >= block {
+                return Some((next, n));
+            }
+            prev = n;
+            // SAFETY: as above, for `n`.
+            next = unsafe { a.link(n) };
+        }
+        Some((prev, next))
+    }
+}
+
 impl FreeIndex for AddressList {
     const MERGES: bool = true;
     const END_MARKERS: bool = true;
@@ -340,23 +385,31 @@ impl FreeIndex for AddressList {
     #[inline]
     fn find<T: TargetLayout>(&self, a: &Arena<T>, wanted: usize, found: &mut Pos) -> bool {
         let end = self.end;
-        if end == NIL {
-            return false;
-        }
+        // The engine searches only a laid-out heap, whose list ends in pxEnd.
+        debug_assert_ne!(end, NIL);
         // SAFETY: `end` is pxEnd, the end marker header of the last region (engine invariant);
         // every request is below `SENTINEL` (the engine refuses sizes with the top bit set).
         unsafe { a.set_size(end, sentinel::<T>(), false) };
         let mut prev = NIL;
         let mut block = self.head;
+        // Two nodes per turn: no copy of the cursor per node.
         loop {
             // SAFETY: `block` is a list node: the head, or the link of a node whose size was below
             // the sentinel's, hence not pxEnd (the walk stops at pxEnd at the latest).
             if unsafe { a.free_size(block) } >= wanted {
                 break;
             }
-            prev = block;
             // SAFETY: as above.
-            block = unsafe { a.link(block) };
+            let n = unsafe { a.link(block) };
+            // SAFETY: as above.
+            if unsafe { a.free_size(n) } >= wanted {
+                prev = block;
+                block = n;
+                break;
+            }
+            prev = n;
+            // SAFETY: as above.
+            block = unsafe { a.link(n) };
         }
         // SAFETY: as above.
         unsafe { a.set_size(end, 0, false) };
@@ -421,20 +474,10 @@ impl FreeIndex for AddressList {
         // Find the last node below the block. pxEnd is above every block, so the walk stops.
         // Every link is validated before it is followed and nothing is written until the walk is
         // over, so a corrupt list is left as it was (the engine sees the recorded fault).
-        let mut prev = NIL;
-        let mut next = self.head;
-        if !a.follow(next, next) {
-            return;
-        }
-        while next < block {
-            // SAFETY: `next` is a list node.
-            let link = unsafe { a.link(next) };
-            if !a.follow(next, link) || !rises(a, next, link) {
-                return;
-            }
-            prev = next;
-            next = link;
-        }
+        let (prev, next) = match self.last_below(a, block) {
+            Some(p) => p,
+            None => return,
+        };
         let (mut b, mut s) = (block, size);
         if prev != NIL {
             // SAFETY: `prev` is a list node.

@@ -85,15 +85,12 @@ pub(crate) fn wanted_size<T: TargetLayout>(n: usize) -> Result<usize, AllocError
     if n == 0 {
         return Err(AllocError::ZeroSize);
     }
-    if n > T::SIZE_MAX - T::HEADER {
-        return Err(AllocError::SizeOverflow);
+    // round_up(n + HEADER, ALIGN) <= SIZE_MAX exactly when n + HEADER + ALIGN - 1 <= SIZE_MAX
+    // (SIZE_MAX + 1 is a multiple of ALIGN): one addition checks both of FreeRTOS's overflow tests.
+    match n.checked_add(T::HEADER + T::ALIGN - 1) {
+        Some(w) if w <= T::SIZE_MAX => Ok(w & !(T::ALIGN - 1)),
+        _ => Err(AllocError::SizeOverflow),
     }
-    let w = n + T::HEADER;
-    let pad = (T::ALIGN - (w & (T::ALIGN - 1))) & (T::ALIGN - 1);
-    if w > T::SIZE_MAX - pad {
-        return Err(AllocError::SizeOverflow);
-    }
-    Ok(w + pad)
 }
 
 /// The engine. `N` is the most regions it holds (1 for heap_2 and heap_4).
@@ -358,11 +355,35 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
             self.failed += 1;
             return Err(AllocError::Corrupted);
         }
-        let r = self.allocate_inner(size, align);
+        let r = if self.state == State::Ready {
+            self.allocate_ready(size, align)
+        } else {
+            self.allocate_first(size, align)
+        };
         if r.is_err() {
             self.failed += 1;
         }
         r
+    }
+
+    /// An allocation before the heap is laid out: out of line, it happens once.
+    #[cold]
+    #[inline(never)]
+    fn allocate_first(&mut self, size: usize, align: usize) -> Result<NonNull<u8>, AllocError> {
+        self.allocate_inner(size, align)
+    }
+
+    /// An allocation from a laid-out heap: the hot path.
+    #[inline(always)]
+    fn allocate_ready(&mut self, size: usize, align: usize) -> Result<NonNull<u8>, AllocError> {
+        let wanted = wanted_size::<T>(size)?;
+        let payload = if align <= T::ALIGN {
+            self.alloc_block(wanted)? + T::HEADER
+        } else {
+            self.alloc_aligned(wanted, align)?
+        };
+        // SAFETY: the payload lies inside a region, whose address is not null.
+        Ok(unsafe { NonNull::new_unchecked(self.arena.ptr(payload)) })
     }
 
     #[inline(always)]
@@ -651,6 +672,36 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
             return self.free_slow(ptr, layout);
         }
         self.free_checked(ptr, layout)
+    }
+
+    /// `vPortFree` with only FreeRTOS's own checks (the allocated bit, the NULL link): no range,
+    /// grid or neighbour checks. With `validate-full`, the checked [`free`](Self::free).
+    ///
+    /// # Safety
+    /// `ptr` is a live allocation of this heap, not used after the call.
+    #[inline]
+    pub unsafe fn free_trusted(&mut self, ptr: NonNull<u8>) -> Result<(), FreeError> {
+        if cfg!(feature = "validate-full") {
+            // SAFETY: forwarded contract.
+            return unsafe { self.free(ptr, None) };
+        }
+        let block = (ptr.as_ptr() as usize)
+            .wrapping_sub(self.arena.base_addr())
+            .wrapping_sub(T::HEADER);
+        // SAFETY: the caller guarantees a live allocation of this heap: its header is at `block`.
+        let h = unsafe { self.arena.header(block) };
+        let e = if !h.allocated {
+            FreeError::DoubleFree
+        } else if h.link != NIL {
+            FreeError::NotABlock
+        } else if self.release(block, h.size, Operation::Free) {
+            self.frees += 1;
+            return Ok(());
+        } else {
+            FreeError::Corrupted
+        };
+        self.rejected += 1;
+        Err(e)
     }
 
     /// `free` of a pointer the fast path did not take: another region, an error to name, or
