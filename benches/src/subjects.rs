@@ -5,7 +5,7 @@
 //! per operation for every allocator, the no-op one included, so that subtracting the no-op run
 //! removes the loop *and* the call, and leaves exactly what the allocator itself costs.
 
-use core::alloc::Layout;
+use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::NonNull;
 
 use clap::ValueEnum;
@@ -38,6 +38,9 @@ pub enum Kind {
     /// `Heap4<Native>` through the C-shaped API: `malloc(size)` / `free(ptr, None)`, what
     /// `pvPortMalloc` / `vPortFree` do (the comparison with the C reference figures).
     Heap4C,
+    /// `LockedHeap<Heap4<Native>, NoLock>` through `GlobalAlloc` (`alloc` / `dealloc`), with a
+    /// lock that does nothing: against [`Kind::Heap4`], the cost of `LockedHeap`'s own wrapper.
+    Heap4Locked,
     /// `Heap4<Native>` through `malloc(size)` / `free_trusted(ptr)`: FreeRTOS's own checks
     /// only, no bad-free detection (what the checks cost).
     Heap4Trusted,
@@ -79,9 +82,10 @@ pub enum Kind {
 
 impl Kind {
     /// Every allocator (the no-op one included), in table order.
-    pub const ALL: [Kind; 20] = [
+    pub const ALL: [Kind; 21] = [
         Kind::Noop,
         Kind::Heap4,
+        Kind::Heap4Locked,
         Kind::Heap4C,
         Kind::Heap4Trusted,
         Kind::Heap4Tree,
@@ -145,6 +149,7 @@ impl Kind {
             Kind::Heap4 => "heap4",
             Kind::Heap4C => "heap4-c",
             Kind::Heap4Trusted => "heap4-trusted",
+            Kind::Heap4Locked => "heap4-locked",
             Kind::Heap4Tree => "heap4-tree",
             Kind::Heap4TreeC => "heap4-tree-c",
             Kind::Heap2 => "heap2",
@@ -176,6 +181,7 @@ impl Kind {
             Kind::Heap4 => "rtos-heap Heap4 (Layout API)",
             Kind::Heap4C => "rtos-heap Heap4 (malloc/free API)",
             Kind::Heap4Trusted => "rtos-heap Heap4 (malloc/free_trusted: FreeRTOS's checks only)",
+            Kind::Heap4Locked => "rtos-heap LockedHeap<Heap4> (GlobalAlloc, no-op lock)",
             Kind::Heap4Tree => "rtos-heap Heap4, AddressTree (Layout API)",
             Kind::Heap4TreeC => "rtos-heap Heap4, AddressTree (malloc/free API)",
             Kind::Heap2 => "rtos-heap Heap2",
@@ -327,6 +333,58 @@ c_api_subject!(
     Heap4Malloc,
     Heap4<Native>
 );
+/// A lock that does nothing: measures [`rtos_heap::LockedHeap`]'s own cost (single-threaded
+/// benchmark only).
+pub struct NoLock;
+
+// SAFETY: used by one thread only (the benchmark replay), where no exclusion is needed.
+unsafe impl lock_api::RawMutex for NoLock {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const INIT: NoLock = NoLock;
+    type GuardMarker = lock_api::GuardNoSend;
+    #[inline(always)]
+    fn lock(&self) {}
+    #[inline(always)]
+    fn try_lock(&self) -> bool {
+        true
+    }
+    #[inline(always)]
+    unsafe fn unlock(&self) {}
+}
+
+/// rtos-heap's `LockedHeap` over Heap4 with [`NoLock`] ([`Kind::Heap4Locked`]).
+pub struct Heap4LockedSubject(pub rtos_heap::LockedHeap<Heap4<Native>, NoLock>);
+
+impl BenchAlloc for Heap4LockedSubject {
+    #[inline(never)]
+    fn alloc(&mut self, size: usize, align: usize) -> *mut u8 {
+        // SAFETY: workloads use power-of-two alignments and non-zero sizes.
+        unsafe { GlobalAlloc::alloc(&self.0, Layout::from_size_align_unchecked(size, align)) }
+    }
+
+    #[inline(never)]
+    unsafe fn free(&mut self, ptr: NonNull<u8>, size: usize, align: usize) {
+        // SAFETY: forwarded contract; the layout is the one the block was allocated with.
+        unsafe {
+            GlobalAlloc::dealloc(
+                &self.0,
+                ptr.as_ptr(),
+                Layout::from_size_align_unchecked(size, align),
+            )
+        }
+    }
+}
+
+/// rtos-heap's `LockedHeap<Heap4>` with a no-op lock ([`Kind::Heap4Locked`]).
+pub fn heap4_locked(size: usize) -> Subject<Heap4LockedSubject> {
+    let memory = Memory::new(size);
+    let heap = rtos_heap::LockedHeap::new(heap4_over(&memory));
+    Subject {
+        heap: Heap4LockedSubject(heap),
+        memory,
+    }
+}
+
 /// rtos-heap's Heap4 through `malloc` / `free_trusted` ([`Kind::Heap4Trusted`]).
 pub struct Heap4TrustedSubject(pub Heap4<Native>);
 
@@ -505,6 +563,10 @@ macro_rules! with_subject {
             }
             __s::Kind::Heap4C => {
                 let mut $s = __s::heap4_c(__size);
+                $body
+            }
+            __s::Kind::Heap4Locked => {
+                let mut $s = __s::heap4_locked(__size);
                 $body
             }
             __s::Kind::Heap4Trusted => {
@@ -759,6 +821,7 @@ pub fn object_size(kind: Kind) -> usize {
     match kind {
         Kind::Noop => 0,
         Kind::Heap4 | Kind::Heap4C | Kind::Heap4Trusted => size_of::<Heap4<Native>>(),
+        Kind::Heap4Locked => size_of::<rtos_heap::LockedHeap<Heap4<Native>, NoLock>>(),
         Kind::Heap4Tree | Kind::Heap4TreeC => size_of::<Heap4<Native, AddressTree>>(),
         Kind::Heap2 => size_of::<Heap2<Native>>(),
         Kind::Heap2Tree => size_of::<Heap2<Native, SizeTree>>(),

@@ -211,7 +211,7 @@ fn counted_kinds(name: &str, c: bool) -> Vec<Kind> {
             kinds.extend([Kind::CHeap4, Kind::CHeap4Asserts]);
         }
     } else {
-        kinds.push(Kind::Heap4Trusted);
+        kinds.extend([Kind::Heap4Trusted, Kind::Heap4Locked]);
         if c {
             kinds.extend(Kind::C_HEAPS);
         }
@@ -465,6 +465,7 @@ fn subject_type(k: Kind) -> &'static str {
         Kind::Heap4 => "Heap4Layout",
         Kind::Heap4C => "Heap4Malloc",
         Kind::Heap4Trusted => "Heap4TrustedSubject",
+        Kind::Heap4Locked => "Heap4LockedSubject",
         Kind::Heap4Tree => "Heap4TreeLayout",
         Kind::Heap4TreeC => "Heap4TreeMalloc",
         Kind::Heap2 => "Heap2Layout",

@@ -369,15 +369,15 @@ macro_rules! engine_scheme {
 
         impl<$($gen)*> $crate::RawHeap for $name<$($arg)*> {
             const SIZE_MAX: usize = T::SIZE_MAX;
-            #[inline]
+            #[inline(always)]
             fn allocate(&mut self, layout: core::alloc::Layout) -> Result<core::ptr::NonNull<u8>, $crate::AllocError> {
                 self.engine.allocate(layout.size(), layout.align())
             }
-            #[inline]
+            #[inline(always)]
             fn malloc(&mut self, size: usize) -> Result<core::ptr::NonNull<u8>, $crate::AllocError> {
                 self.engine.allocate(size, 1)
             }
-            #[inline]
+            #[inline(always)]
             unsafe fn free(&mut self, ptr: core::ptr::NonNull<u8>, layout: Option<core::alloc::Layout>) -> Result<(), $crate::FreeError> {
                 // SAFETY: forwarded contract.
                 unsafe { self.engine.free(ptr, layout) }

@@ -161,19 +161,25 @@ impl<H: RawHeap, R: RawMutex> LockedHeap<H, R> {
         self.heap.lock().free_bytes()
     }
 
+    #[inline]
     fn alloc_or_hook(&self, layout: Layout) -> Option<NonNull<u8>> {
-        let r = self.heap.lock().allocate(layout);
-        match r {
-            Ok(p) => Some(p),
-            Err(e) => {
-                if let Some(hook) = self.hooks.alloc_failed {
-                    hook(layout, e);
-                }
-                None
-            }
+        if let Some(hook) = self.hooks.alloc_failed {
+            return self.alloc_reporting(layout, hook);
         }
+        // Nobody to tell: why an allocation failed is not needed.
+        self.heap.lock().allocate(layout).ok()
     }
 
+    /// An allocation whose failure goes to `hook`: out of line, so that the path without a hook
+    /// does not carry the error.
+    #[inline(never)]
+    fn alloc_reporting(&self, layout: Layout, hook: fn(Layout, AllocError)) -> Option<NonNull<u8>> {
+        let r = self.heap.lock().allocate(layout);
+        r.map_err(|e| hook(layout, e)).ok()
+    }
+
+    #[cold]
+    #[inline(never)]
     fn fault(&self, ptr: NonNull<u8>, error: FreeError) {
         if let Some(hook) = self.hooks.fault {
             hook(Fault {
@@ -187,18 +193,35 @@ impl<H: RawHeap, R: RawMutex> LockedHeap<H, R> {
     ///
     /// # Safety
     /// As [`RawHeap::free`].
+    #[inline]
     unsafe fn free_or_fault(&self, ptr: NonNull<u8>, layout: Layout) {
+        if let Some(hook) = self.hooks.fault {
+            // SAFETY: forwarded contract.
+            return unsafe { self.free_reporting(ptr, layout, hook) };
+        }
+        // Nobody to tell: the result is not needed (a refused free changed nothing), so the call
+        // is the last thing done.
+        // SAFETY: forwarded contract.
+        let _ = unsafe { self.heap.lock().free(ptr, Some(layout)) };
+    }
+
+    /// A free whose refusal goes to `hook`: out of line, so that the path without a hook stays a
+    /// plain call.
+    ///
+    /// # Safety
+    /// As [`GlobalAlloc::dealloc`].
+    #[inline(never)]
+    unsafe fn free_reporting(&self, ptr: NonNull<u8>, layout: Layout, hook: fn(Fault)) {
         // SAFETY: forwarded contract.
         let r = unsafe { self.heap.lock().free(ptr, Some(layout)) };
-        if let Err(e) = r {
-            self.fault(ptr, e);
+        if let Err(error) = r {
+            hook(Fault {
+                address: ptr.as_ptr() as usize,
+                error,
+            });
         }
     }
 
-    /// Reallocates under the lock; `None` (old block intact) on failure, after the hooks.
-    ///
-    /// # Safety
-    /// As [`RawHeap::reallocate`].
     unsafe fn realloc_or_hook(
         &self,
         ptr: NonNull<u8>,
@@ -229,6 +252,7 @@ impl<H: RawHeap, R: RawMutex> LockedHeap<H, R> {
 // SAFETY: blocks come from the heap under the lock, never overlap while live, and satisfy the
 // layout (every scheme honours any power-of-two alignment); refused frees change nothing.
 unsafe impl<H: RawHeap, R: RawMutex> GlobalAlloc for LockedHeap<H, R> {
+    #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         self.alloc_or_hook(layout)
             .map_or(ptr::null_mut(), NonNull::as_ptr)
@@ -246,6 +270,7 @@ unsafe impl<H: RawHeap, R: RawMutex> GlobalAlloc for LockedHeap<H, R> {
         }
     }
 
+    #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         if let Some(p) = NonNull::new(ptr) {
             // SAFETY: GlobalAlloc's contract: `ptr` was allocated here with `layout`.
