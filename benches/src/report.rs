@@ -54,22 +54,24 @@ fn kinds_and_c() -> impl Iterator<Item = Kind> {
 
 /// The rows of the pool table: the pools, then rtos-heap's and FreeRTOS's heap_4 on the same
 /// patterns.
-const POOL_ROWS: [Kind; 7] = [
+const POOL_ROWS: [Kind; 8] = [
     Kind::Pool,
     Kind::HeaplessPool,
     Kind::Heap4C,
     Kind::Heap4Trusted,
     Kind::Heap4TreeC,
+    Kind::Heap4HybridC,
     Kind::CHeap4,
     Kind::CHeap4Asserts,
 ];
 
 /// rtos-heap's heaps compared with FreeRTOS's (asserts off) in the ratio table: (ours, C).
-const VS_C: [(Kind, Kind); 6] = [
+const VS_C: [(Kind, Kind); 7] = [
     (Kind::Heap4C, Kind::CHeap4),
     (Kind::Heap4Trusted, Kind::CHeap4),
     (Kind::Heap4, Kind::CHeap4),
     (Kind::Heap4TreeC, Kind::CHeap4),
+    (Kind::Heap4HybridC, Kind::CHeap4),
     (Kind::Heap2, Kind::CHeap2),
     (Kind::Heap2Tree, Kind::CHeap2),
 ];

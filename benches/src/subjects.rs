@@ -9,7 +9,7 @@ use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::NonNull;
 
 use clap::ValueEnum;
-use rtos_heap::{AddressTree, Heap2, Heap4, Heap5, HeapRegion, Native, RawHeap, SizeTree};
+use rtos_heap::{AddressTree, Heap2, Heap4, Heap5, HeapRegion, Hybrid, Native, RawHeap, SizeTree};
 
 /// The interface the replay drives: allocate and free by size and alignment.
 pub trait BenchAlloc {
@@ -48,6 +48,8 @@ pub enum Kind {
     Heap4Tree,
     /// `Heap4<Native, AddressTree>` through the C-shaped API (`malloc` / `free(ptr, None)`).
     Heap4TreeC,
+    /// `Heap4<Native, Hybrid>` (list below 128 free blocks, tree above) through the C-shaped API.
+    Heap4HybridC,
     /// `Heap2<Native>`: best fit, never merges.
     Heap2,
     /// `Heap2<Native, SizeTree>`: heap_2's placement with the O(log n) size tree.
@@ -82,7 +84,7 @@ pub enum Kind {
 
 impl Kind {
     /// Every allocator (the no-op one included), in table order.
-    pub const ALL: [Kind; 21] = [
+    pub const ALL: [Kind; 22] = [
         Kind::Noop,
         Kind::Heap4,
         Kind::Heap4Locked,
@@ -90,6 +92,7 @@ impl Kind {
         Kind::Heap4Trusted,
         Kind::Heap4Tree,
         Kind::Heap4TreeC,
+        Kind::Heap4HybridC,
         Kind::Heap2,
         Kind::Heap2Tree,
         Kind::Heap5x1,
@@ -152,6 +155,7 @@ impl Kind {
             Kind::Heap4Locked => "heap4-locked",
             Kind::Heap4Tree => "heap4-tree",
             Kind::Heap4TreeC => "heap4-tree-c",
+            Kind::Heap4HybridC => "heap4-hybrid-c",
             Kind::Heap2 => "heap2",
             Kind::Heap2Tree => "heap2-tree",
             Kind::Heap5x1 => "heap5x1",
@@ -184,6 +188,7 @@ impl Kind {
             Kind::Heap4Locked => "rtos-heap LockedHeap<Heap4> (GlobalAlloc, no-op lock)",
             Kind::Heap4Tree => "rtos-heap Heap4, AddressTree (Layout API)",
             Kind::Heap4TreeC => "rtos-heap Heap4, AddressTree (malloc/free API)",
+            Kind::Heap4HybridC => "rtos-heap Heap4, Hybrid (malloc/free API)",
             Kind::Heap2 => "rtos-heap Heap2",
             Kind::Heap2Tree => "rtos-heap Heap2, SizeTree",
             Kind::Heap5x1 => "rtos-heap Heap5, 1 region",
@@ -414,6 +419,11 @@ c_api_subject!(
     Heap4TreeMalloc,
     Heap4<Native, AddressTree>
 );
+c_api_subject!(
+    /// rtos-heap's Heap4 with the hybrid index, C-shaped API ([`Kind::Heap4HybridC`]).
+    Heap4HybridMalloc,
+    Heap4<Native, Hybrid>
+);
 rust_api_subject!(
     /// rtos-heap's Heap2 ([`Kind::Heap2`]).
     Heap2Layout,
@@ -581,6 +591,10 @@ macro_rules! with_subject {
                 let mut $s = __s::heap4_tree_c(__size);
                 $body
             }
+            __s::Kind::Heap4HybridC => {
+                let mut $s = __s::heap4_hybrid_c(__size);
+                $body
+            }
             __s::Kind::Heap2 => {
                 let mut $s = __s::heap2(__size);
                 $body
@@ -706,6 +720,18 @@ pub fn heap4_tree_c(size: usize) -> Subject<Heap4TreeMalloc> {
     }
 }
 
+/// rtos-heap's Heap4 with the hybrid index through `malloc` / `free` ([`Kind::Heap4HybridC`]).
+pub fn heap4_hybrid_c(size: usize) -> Subject<Heap4HybridMalloc> {
+    let memory = Memory::new(size);
+    let mut h = Heap4::<Native, Hybrid>::new();
+    // SAFETY: the region is the subject's memory, which outlives the heap.
+    unsafe { h.init_from_raw(memory.start(), memory.len()) }.expect("heap4 hybrid init");
+    Subject {
+        heap: Heap4HybridMalloc(h),
+        memory,
+    }
+}
+
 /// rtos-heap Heap2 over `size` bytes.
 pub fn heap2(size: usize) -> Subject<Heap2Layout> {
     let memory = Memory::new(size);
@@ -823,6 +849,7 @@ pub fn object_size(kind: Kind) -> usize {
         Kind::Heap4 | Kind::Heap4C | Kind::Heap4Trusted => size_of::<Heap4<Native>>(),
         Kind::Heap4Locked => size_of::<rtos_heap::LockedHeap<Heap4<Native>, NoLock>>(),
         Kind::Heap4Tree | Kind::Heap4TreeC => size_of::<Heap4<Native, AddressTree>>(),
+        Kind::Heap4HybridC => size_of::<Heap4<Native, Hybrid>>(),
         Kind::Heap2 => size_of::<Heap2<Native>>(),
         Kind::Heap2Tree => size_of::<Heap2<Native, SizeTree>>(),
         Kind::Heap5x1 => size_of::<Heap5<Native, 1>>(),

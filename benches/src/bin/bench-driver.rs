@@ -206,7 +206,12 @@ fn kinds_for(name: &str) -> Vec<Kind> {
 fn counted_kinds(name: &str, c: bool) -> Vec<Kind> {
     let mut kinds = kinds_for(name);
     if is_pool(name) {
-        kinds.extend([Kind::Heap4C, Kind::Heap4Trusted, Kind::Heap4TreeC]);
+        kinds.extend([
+            Kind::Heap4C,
+            Kind::Heap4Trusted,
+            Kind::Heap4TreeC,
+            Kind::Heap4HybridC,
+        ]);
         if c {
             kinds.extend([Kind::CHeap4, Kind::CHeap4Asserts]);
         }
@@ -468,6 +473,7 @@ fn subject_type(k: Kind) -> &'static str {
         Kind::Heap4Locked => "Heap4LockedSubject",
         Kind::Heap4Tree => "Heap4TreeLayout",
         Kind::Heap4TreeC => "Heap4TreeMalloc",
+        Kind::Heap4HybridC => "Heap4HybridMalloc",
         Kind::Heap2 => "Heap2Layout",
         Kind::Heap2Tree => "Heap2TreeLayout",
         Kind::Heap5x1 => "Heap5x1Layout",

@@ -62,6 +62,7 @@ pub mod validate;
 use core::alloc::Layout;
 use core::ptr::NonNull;
 
+pub use engine::hybrid::Hybrid;
 pub use engine::index::{AddressList, FreeIndex, SizeList};
 pub use engine::size_tree::SizeTree;
 pub use engine::tree::{AddressTree, MAX_SPAN as TREE_MAX_SPAN};

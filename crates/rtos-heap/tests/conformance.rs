@@ -510,7 +510,8 @@ fn random_trace(seed: u64, ops: usize) -> String {
 
 /// Differential test against the unmodified C heaps of `../shared/reference/freertos`, built here
 /// with gcc (32-bit needs gcc-multilib): seeded random traces replayed by the C oracle and by
-/// heap_2 (list, tree), heap_4 (list, tree) and heap_5 (list, tree) at 32 and 64 bits; every
+/// heap_2 (list, tree), heap_4 (list, tree, hybrid) and heap_5 (list, tree, hybrid) at 32 and
+/// 64 bits; every
 /// returned offset, walk and statistic compared. `RTOS_HEAP_ORACLE_OPS` operations per
 /// configuration (default 20,000; `.ci/oracle.sh` runs 1,000,000 in a release build).
 #[test]
@@ -519,7 +520,7 @@ fn random_trace(seed: u64, ops: usize) -> String {
     ignore = "needs ../shared (the unmodified C heaps in reference/freertos), or RTOS_HEAP_SHARED"
 )]
 fn c_oracle_random_traces() {
-    use rtos_heap::{AddressList, AddressTree, SizeList};
+    use rtos_heap::{AddressList, AddressTree, Hybrid, SizeList};
     let shared = common::shared_dir();
     let reference = shared.join("reference/freertos");
     let ops: usize = std::env::var("RTOS_HEAP_ORACLE_OPS")
@@ -586,23 +587,27 @@ fn c_oracle_random_traces() {
                 (4, 32) => {
                     against!(Heap4<Target<4, 8>, AddressList>, "AddressList");
                     against!(Heap4<Target<4, 8>, AddressTree>, "AddressTree");
+                    against!(Heap4<Target<4, 8>, Hybrid<16>>, "Hybrid<16>");
                 }
                 (4, _) => {
                     against!(Heap4<Target<8, 8>, AddressList>, "AddressList");
                     against!(Heap4<Target<8, 8>, AddressTree>, "AddressTree");
+                    against!(Heap4<Target<8, 8>, Hybrid<16>>, "Hybrid<16>");
                 }
                 (_, 32) => {
                     against!(Heap5<Target<4, 8>, 4, AddressList>, "AddressList");
                     against!(Heap5<Target<4, 8>, 4, AddressTree>, "AddressTree");
+                    against!(Heap5<Target<4, 8>, 4, Hybrid<16>>, "Hybrid<16>");
                 }
                 _ => {
                     against!(Heap5<Target<8, 8>, 4, AddressList>, "AddressList");
                     against!(Heap5<Target<8, 8>, 4, AddressTree>, "AddressTree");
+                    against!(Heap5<Target<8, 8>, 4, Hybrid<16>>, "Hybrid<16>");
                 }
             }
         }
     }
     std::fs::remove_dir_all(&dir).ok();
-    assert_eq!(compared, 12);
+    assert_eq!(compared, 16);
     println!("{compared} configurations × {ops} operations compared with the C oracle");
 }

@@ -11,7 +11,7 @@ use core::ptr::NonNull;
 
 use rtos_heap::{
     AddressList, AddressTree, AllocError, CortexM, FreeError, FreeIndex, Heap2, Heap4, Heap5,
-    HeapRegion, Host64, Host64Align16, RawHeap, SizeList, SizeTree, Target, TargetLayout,
+    HeapRegion, Host64, Host64Align16, Hybrid, RawHeap, SizeList, SizeTree, Target, TargetLayout,
 };
 use rtos_heap_workloads::Rng;
 
@@ -490,4 +490,100 @@ fn span_limit() {
         "{r:?}"
     );
     assert_eq!(h4.malloc(8), Err(AllocError::Uninitialized));
+}
+
+/// heap_4 with the hybrid index (list below `HI` free blocks, tree above) against the list.
+fn hybrid<T: TargetLayout, const HI: usize>(
+    seed: u64,
+    len: usize,
+    ops: usize,
+    sizes: Sizes,
+) -> usize {
+    single(
+        Heap4::<T, AddressList>::new(),
+        Heap4::<T, Hybrid<HI>>::new(),
+        seed,
+        len,
+        ops,
+        sizes,
+    )
+}
+
+/// `Hybrid` with thresholds low enough that random heaps cross them all the time (4: tree above
+/// 4 free blocks, list again at 0; 16: tree above 16, list below 4): same offsets, refusals and
+/// statistics as the list after every operation, on four layouts.
+#[test]
+fn hybrid_against_the_list() {
+    fn layout<T: TargetLayout>(salt: u64) -> usize {
+        single_suite(salt, 4000, hybrid::<T, 4>) + single_suite(salt + 1, 4000, hybrid::<T, 16>)
+    }
+    let n = layout::<CortexM>(11)
+        + layout::<Host64>(13)
+        + layout::<Host64Align16>(15)
+        + layout::<Target<4, 16>>(17);
+    assert!(n >= 4 * 2 * 16 * 4000, "only {n} operations");
+}
+
+/// A scripted pattern that crosses both thresholds of `Hybrid<8>` in every round: 40 blocks,
+/// every other one freed (20 holes: the tree), then the rest (one free block: the list again).
+/// Offsets, statistics and `check()` agree with the list at every step.
+#[test]
+fn hybrid_switches_both_ways() {
+    let (a, b) = buffers(8192, 0);
+    let mut list = Heap4::<Host64, AddressList>::new();
+    let mut hyb = Heap4::<Host64, Hybrid<8>>::new();
+    // SAFETY: leaked buffers used by nothing else.
+    unsafe {
+        list.init_from_raw(NonNull::new(a).unwrap(), 8192).unwrap();
+        hyb.init_from_raw(NonNull::new(b).unwrap(), 8192).unwrap();
+    }
+    let same = |l: &Heap4<Host64, AddressList>, h: &Heap4<Host64, Hybrid<8>>| {
+        assert_eq!(l.stats(), h.stats());
+        l.check().unwrap();
+        h.check().unwrap();
+    };
+    let mut crossed = 0;
+    for round in 0..5 {
+        let mut pairs = Vec::new();
+        for i in 0..40 {
+            let n = 8 + (i * 7 + round) % 40;
+            let (pl, ph) = (list.malloc(n).unwrap(), hyb.malloc(n).unwrap());
+            assert_eq!(
+                pl.as_ptr() as usize - a as usize,
+                ph.as_ptr() as usize - b as usize
+            );
+            pairs.push((pl, ph));
+            same(&list, &hyb);
+        }
+        for (pl, ph) in pairs.iter().step_by(2) {
+            // SAFETY: live blocks, freed once.
+            unsafe {
+                list.free(*pl, None).unwrap();
+                hyb.free(*ph, None).unwrap();
+            }
+            same(&list, &hyb);
+        }
+        crossed += usize::from(hyb.stats().free_blocks > 8);
+        // Requests served from the holes in tree form.
+        for _ in 0..6 {
+            let (pl, ph) = (list.malloc(8).unwrap(), hyb.malloc(8).unwrap());
+            assert_eq!(
+                pl.as_ptr() as usize - a as usize,
+                ph.as_ptr() as usize - b as usize
+            );
+            pairs.push((pl, ph));
+            same(&list, &hyb);
+        }
+        let rest = pairs[..40].iter().skip(1).step_by(2).chain(&pairs[40..]);
+        for (pl, ph) in rest {
+            // SAFETY: the blocks still live, freed once.
+            unsafe {
+                list.free(*pl, None).unwrap();
+                hyb.free(*ph, None).unwrap();
+            }
+            same(&list, &hyb);
+        }
+        assert_eq!(hyb.stats().free_blocks, 1);
+    }
+    assert_eq!(crossed, 5);
 }

@@ -278,6 +278,11 @@ pub struct AddressList {
 }
 
 impl AddressList {
+    /// Makes `head` the first node (the hybrid index, rebuilding the list from its tree).
+    pub(super) fn set_head(&mut self, head: usize) {
+        self.head = head;
+    }
+
     /// The last node below `block` and the node after it (pxEnd at the latest): where `block`
     /// goes in the list. `None` when a link did not check out (`validate-cheap`, fault
     /// recorded).
@@ -319,6 +324,63 @@ impl AddressList {
             next = unsafe { a.link(n) };
         }
         Some((prev, next))
+    }
+
+    /// [`FreeIndex::insert`], returning how many list nodes the freed block merged with (the
+    /// free blocks below and above it, or an end marker absorbed); `None`: a link did not check
+    /// out (recorded), nothing written.
+    #[inline(always)]
+    pub(super) fn insert_merges<T: TargetLayout>(
+        &mut self,
+        a: &Arena<T>,
+        block: usize,
+        size: usize,
+    ) -> Option<usize> {
+        // Find the last node below the block. pxEnd is above every block, so the walk stops.
+        // Every link is validated before it is followed and nothing is written until the walk is
+        // over, so a corrupt list is left as it was (the engine sees the recorded fault).
+        let (prev, next) = self.last_below(a, block)?;
+        let (mut b, mut s) = (block, size);
+        if prev != NIL {
+            // SAFETY: `prev` is a list node.
+            let ps = unsafe { a.size(prev) };
+            if prev + ps == block {
+                b = prev;
+                s += ps;
+            }
+        }
+        let mut merge_up = b + s == next && next != self.end;
+        let merged = usize::from(b != block) + usize::from(merge_up);
+        let link = if merge_up {
+            // Merge with the upper neighbour (an intermediate end marker is absorbed, size 0).
+            // SAFETY: `next` is a list node.
+            let nh = unsafe { a.header(next) };
+            if !a.follow(next, nh.link) || !rises(a, next, nh.link) {
+                return None;
+            }
+            s += nh.size;
+            // An intermediate end marker leaves the list but stays where it is, closing its
+            // region: its header is not swallowed.
+            merge_up = nh.size != 0;
+            nh.link
+        } else {
+            next
+        };
+        // SAFETY: `b` is the freed block or its free lower neighbour: a header inside a region.
+        unsafe { a.set_header(b, link, s, false) };
+        if b != prev {
+            set_prev_link(&mut self.head, a, prev, b);
+        }
+        // With poisoning, headers swallowed by the merge become payload of the free block.
+        if b != block {
+            // SAFETY: `block`'s header now lies inside the merged free block `b`.
+            unsafe { a.retire_header(block) };
+        }
+        if merge_up {
+            // SAFETY: `next`'s header now lies inside the merged free block `b`.
+            unsafe { a.retire_header(next) };
+        }
+        Some(merged)
     }
 }
 
@@ -471,52 +533,7 @@ impl FreeIndex for AddressList {
 
     #[inline]
     fn insert<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize, size: usize) {
-        // Find the last node below the block. pxEnd is above every block, so the walk stops.
-        // Every link is validated before it is followed and nothing is written until the walk is
-        // over, so a corrupt list is left as it was (the engine sees the recorded fault).
-        let (prev, next) = match self.last_below(a, block) {
-            Some(p) => p,
-            None => return,
-        };
-        let (mut b, mut s) = (block, size);
-        if prev != NIL {
-            // SAFETY: `prev` is a list node.
-            let ps = unsafe { a.size(prev) };
-            if prev + ps == block {
-                b = prev;
-                s += ps;
-            }
-        }
-        let mut merge_up = b + s == next && next != self.end;
-        let link = if merge_up {
-            // Merge with the upper neighbour (an intermediate end marker is absorbed, size 0).
-            // SAFETY: `next` is a list node.
-            let nh = unsafe { a.header(next) };
-            if !a.follow(next, nh.link) || !rises(a, next, nh.link) {
-                return;
-            }
-            s += nh.size;
-            // An intermediate end marker leaves the list but stays where it is, closing its
-            // region: its header is not swallowed.
-            merge_up = nh.size != 0;
-            nh.link
-        } else {
-            next
-        };
-        // SAFETY: `b` is the freed block or its free lower neighbour: a header inside a region.
-        unsafe { a.set_header(b, link, s, false) };
-        if b != prev {
-            set_prev_link(&mut self.head, a, prev, b);
-        }
-        // With poisoning, headers swallowed by the merge become payload of the free block.
-        if b != block {
-            // SAFETY: `block`'s header now lies inside the merged free block `b`.
-            unsafe { a.retire_header(block) };
-        }
-        if merge_up {
-            // SAFETY: `next`'s header now lies inside the merged free block `b`.
-            unsafe { a.retire_header(next) };
-        }
+        self.insert_merges(a, block, size);
     }
 
     fn remove<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize) {

@@ -14,6 +14,7 @@
 //! 3. with a merging index no two free blocks are neighbours;
 //! 4. the free-bytes counter is the sum of the free blocks, and the minimum ever is not above it.
 
+pub(crate) mod hybrid;
 pub(crate) mod index;
 pub(crate) mod size_tree;
 pub(crate) mod tree;

@@ -758,36 +758,43 @@ impl<const VERIFY: bool> AddressTree<VERIFY> {
     /// The free of a block that ends where the top block begins: the top block moves down to it,
     /// or, when the highest node ends where the block begins, to that node.
     #[inline]
-    fn free_below_top<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize, size: usize) -> bool {
+    fn free_below_top<T: TargetLayout>(
+        &mut self,
+        a: &Arena<T>,
+        block: usize,
+        size: usize,
+    ) -> Option<usize> {
         let t = self.nodes(a);
-        let Some(last) = self.last(a) else {
-            return false;
-        };
+        let last = self.last(a)?;
         let top = self.top;
         let mut s = size + t.size(top);
         if last != NT && last + t.size(last) == block {
             s += t.size(last);
             // The spine is walked again, with a path: rare, and cheaper than keeping a path on
             // the common walk above (measured: `fragmented` 130 -> 158 instructions per operation).
-            if self.pop_last(a).is_none() {
-                return false;
-            }
+            self.pop_last(a)?;
             t.set_size(last, s);
             self.top = last;
             // SAFETY: `block`'s header now lies inside the merged free block `last`.
             unsafe { a.retire_header(block) };
-        } else {
-            t.set_size(block, s);
-            self.top = block;
+            retire_node::<T>(a, top);
+            return Some(2);
         }
+        t.set_size(block, s);
+        self.top = block;
         retire_node::<T>(a, top);
-        true
+        Some(1)
     }
 
     /// The free of a block above the top block: it merges into the top block, or becomes the top
     /// block and the old one joins the tree.
     #[inline]
-    fn free_above_top<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize, size: usize) -> bool {
+    fn free_above_top<T: TargetLayout>(
+        &mut self,
+        a: &Arena<T>,
+        block: usize,
+        size: usize,
+    ) -> Option<usize> {
         let t = self.nodes(a);
         let top = self.top;
         let ts = t.size(top);
@@ -795,36 +802,50 @@ impl<const VERIFY: bool> AddressTree<VERIFY> {
             t.set_size(top, ts + size);
             // SAFETY: `block`'s header now lies inside the merged free block `top`.
             unsafe { a.retire_header(block) };
-            true
+            Some(1)
         } else {
             // The block's header is written first: a refused push leaves it out of the index
             // (the engine restores its allocated bit).
             t.set_size(block, size);
             if !self.push_last(a, top) {
-                return false;
+                return None;
             }
             self.top = block;
-            true
+            Some(0)
         }
     }
 
     /// Adds the free block `block` of `size` bytes, merging it with its free neighbours; writes
-    /// the merged block's header. `false`: a link did not check out (recorded), nothing written.
+    /// the merged block's header. Returns how many free blocks it merged with (0, 1 or 2);
+    /// `None`: a link did not check out (recorded), nothing written.
     #[inline(always)]
-    fn merge_in<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize, size: usize) -> bool {
+    fn merge_in<T: TargetLayout>(
+        &mut self,
+        a: &Arena<T>,
+        block: usize,
+        size: usize,
+    ) -> Option<usize> {
         let t = self.nodes(a);
         let end = block + size;
         let top = self.top;
         if top == NT {
             t.set_size(block, size);
             self.top = block;
-            return true;
+            return Some(0);
         }
         if end == top {
-            return t.vet_top(top) && self.free_below_top(a, block, size);
+            return if t.vet_top(top) {
+                self.free_below_top(a, block, size)
+            } else {
+                None
+            };
         }
         if block > top {
-            return t.vet_top(top) && self.free_above_top(a, block, size);
+            return if t.vet_top(top) {
+                self.free_above_top(a, block, size)
+            } else {
+                None
+            };
         }
         // One descent by address: it passes through both neighbours of `block` in the tree.
         let mut path = Path::new();
@@ -834,7 +855,7 @@ impl<const VERIFY: bool> AddressTree<VERIFY> {
         let mut n = self.root;
         while n != self.nil {
             if !t.vet(&path, n) {
-                return false;
+                return None;
             }
             let right = block > n;
             if right {
@@ -905,7 +926,7 @@ impl<const VERIFY: bool> AddressTree<VERIFY> {
                 retire_node::<T>(a, succ);
             }
         }
-        true
+        Some(usize::from(low) + usize::from(up))
     }
 
     /// The full check of `AddressTree<true>`, panicking on the first violation.
@@ -1173,23 +1194,7 @@ impl<const VERIFY: bool> FreeIndex for AddressTree<VERIFY> {
 
     #[inline]
     fn insert<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize, size: usize) {
-        if !self.merge_in(a, block, size) {
-            // A link did not check out (recorded): nothing was written.
-            return;
-        }
-        let end = block + size;
-        if self.markers && end != self.end {
-            // heap_5: an intermediate end marker right above, still listed, is absorbed.
-            // SAFETY: `end` is the header after a block: a block or an end marker.
-            let h = unsafe { a.header(end) };
-            if h.size == 0 && !h.allocated && h.link != ABSORBED {
-                // SAFETY: as above: `end` is an end marker.
-                unsafe { a.set_link(end, ABSORBED) };
-            }
-        }
-        if VERIFY {
-            self.verify(a);
-        }
+        self.insert_merges(a, block, size);
     }
     fn remove<T: TargetLayout>(&mut self, a: &Arena<T>, block: usize) {
         if block == self.top {
@@ -1313,6 +1318,163 @@ impl<const VERIFY: bool> FreeIndex for AddressTree<VERIFY> {
             return Err((CheckErrorKind::ListMismatch, 0));
         }
         Ok(())
+    }
+}
+
+impl<const VERIFY: bool> AddressTree<VERIFY> {
+    /// [`FreeIndex::insert`], returning how many free blocks the freed one merged with (`None`:
+    /// a link did not check out, nothing written).
+    #[inline]
+    pub(super) fn insert_merges<T: TargetLayout>(
+        &mut self,
+        a: &Arena<T>,
+        block: usize,
+        size: usize,
+    ) -> Option<usize> {
+        // A link that did not check out is recorded; nothing was written.
+        let merged = self.merge_in(a, block, size)?;
+        let end = block + size;
+        if self.markers && end != self.end {
+            // heap_5: an intermediate end marker right above, still listed, is absorbed.
+            // SAFETY: `end` is the header after a block: a block or an end marker.
+            let h = unsafe { a.header(end) };
+            if h.size == 0 && !h.allocated && h.link != ABSORBED {
+                // SAFETY: as above: `end` is an end marker.
+                unsafe { a.set_link(end, ABSORBED) };
+            }
+        }
+        if VERIFY {
+            self.verify(a);
+        }
+        Some(merged)
+    }
+
+    /// A tree of the free blocks of a single-region address list (`head` first, ending at
+    /// pxEnd `end`), written into the blocks (their link words and first payload bytes).
+    /// `None`: a link did not check out (`validate-cheap`, recorded); then blocks may already
+    /// hold node words and the caller must not use the list either.
+    pub(super) fn from_list<T: TargetLayout>(
+        a: &Arena<T>,
+        head: usize,
+        end: usize,
+    ) -> Option<Self> {
+        #[allow(clippy::let_unit_value)]
+        let () = Fits::<T>::OK;
+        let mut t = Self::EMPTY;
+        t.nil = end + T::WORD - slot::<T>(2);
+        t.root = t.nil;
+        t.end = end;
+        let mut n = head;
+        let mut steps = 0;
+        if !a.follow(n, n) {
+            return None;
+        }
+        while n != end {
+            steps += 1;
+            // SAFETY: `n` is a node of the list, below pxEnd (the walk stops there).
+            let next = unsafe { a.link(n) };
+            if n == NIL || !a.follow(n, next) || next <= n || steps > a.max_nodes() {
+                return None;
+            }
+            // The previous top block's link was read in the turn before: its words may change.
+            if t.top != NT && !t.push_last(a, t.top) {
+                return None;
+            }
+            t.top = n;
+            n = next;
+        }
+        if VERIFY {
+            t.verify(a);
+        }
+        Some(t)
+    }
+
+    /// Rewrites the free blocks as an address list (ascending, the last one linked to pxEnd)
+    /// and returns its head (pxEnd when no block is free). With `validate-cheap` the tree is
+    /// first walked without writing; `None`: a node did not check out (recorded), nothing
+    /// written.
+    pub(super) fn write_list<T: TargetLayout>(&self, a: &Arena<T>) -> Option<usize> {
+        if cfg!(feature = "validate-cheap") {
+            self.in_order(a, |_, _| ())?;
+        }
+        let mut head = NIL;
+        let mut last = self.in_order(a, |prev, cur| {
+            // With poisoning, node words in the payload become payload again: a list block's
+            // payload is all pattern past its header.
+            #[cfg(feature = "poison")]
+            // SAFETY: `cur`'s node words (all read) lie in its own free payload.
+            unsafe {
+                a.poison(cur + T::HEADER, node_bytes::<T>())
+            };
+            if prev == NIL {
+                head = cur;
+            } else {
+                // SAFETY: `prev` is a free block whose node words were all read (its right
+                // child before `cur` was reached): its link word is the list's now.
+                unsafe { a.set_link(prev, cur) };
+            }
+        })?;
+        if self.top != NT {
+            // The top block may have been a node (its words stay in its payload).
+            #[cfg(feature = "poison")]
+            // SAFETY: the payload of the top block, a free block.
+            unsafe {
+                a.poison(self.top + T::HEADER, node_bytes::<T>())
+            };
+            if last == NIL {
+                head = self.top;
+            } else {
+                // SAFETY: as above.
+                unsafe { a.set_link(last, self.top) };
+            }
+            last = self.top;
+        }
+        if last == NIL {
+            return Some(self.end);
+        }
+        // SAFETY: `last` is a free block; pxEnd closes the list.
+        unsafe { a.set_link(last, self.end) };
+        Some(head)
+    }
+
+    /// Visits the nodes in address order, calling `visit(previous, node)` once each node's
+    /// words have been read for the last time; returns the last node (`NIL`: none). `None`: a
+    /// node did not check out (`validate-cheap`).
+    fn in_order<T: TargetLayout>(
+        &self,
+        a: &Arena<T>,
+        mut visit: impl FnMut(usize, usize),
+    ) -> Option<usize> {
+        let t = self.nodes(a);
+        let mut stack = [0usize; PATH];
+        let mut depth = 0;
+        let mut n = self.root;
+        let mut prev = NIL;
+        let mut steps = 0;
+        loop {
+            while n != self.nil {
+                if depth >= PATH - 1 || !t.vet(&Path::new(), n) {
+                    a.fault(n);
+                    return None;
+                }
+                stack[depth] = n;
+                depth += 1;
+                n = t.child(n, 0);
+            }
+            if depth == 0 {
+                return Some(prev);
+            }
+            depth -= 1;
+            let cur = stack[depth];
+            steps += 1;
+            if steps > a.max_nodes() {
+                a.fault(cur);
+                return None;
+            }
+            n = t.child(cur, 1);
+            visit(prev, cur);
+            prev = cur;
+        }
     }
 }
 
