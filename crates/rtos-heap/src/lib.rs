@@ -339,9 +339,9 @@ macro_rules! engine_scheme {
             /// checks cost"); use it only where pointers cannot go wrong.
             ///
             /// # Errors
-            /// [`FreeError::DoubleFree`]($crate::FreeError) when the allocated bit is clear,
-            /// [`FreeError::NotABlock`]($crate::FreeError) when the link is not NULL; the heap is
-            /// unchanged.
+            /// When the block's allocated bit is clear or its link is not NULL, the error the
+            /// checked [`free`]($crate::RawHeap::free) names (usually
+            /// [`FreeError::DoubleFree`]($crate::FreeError)); the heap is unchanged.
             ///
             /// # Safety
             /// `ptr` must be a live allocation of this heap, not used after the call. A foreign,

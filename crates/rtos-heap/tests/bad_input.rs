@@ -399,8 +399,8 @@ fn free_trusted_frees_as_free_does_and_refuses_a_double_free() {
         b.check().unwrap();
     }
     let before = b.stats();
-    // Block 6 is the last one: freed, it merges with the free rest of the heap above it, but its
-    // own header stays where it was, reading free.
+    // Block 6 merges with block 5 below it (freed above) and the free rest above it; its own
+    // header stays where it was, reading free (or poisoned, with `poison`).
     // SAFETY: a live block, freed once.
     unsafe { b.free_trusted(pb[6]).unwrap() };
     let after = b.stats();

@@ -691,10 +691,11 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
             .wrapping_sub(T::HEADER);
         // SAFETY: the caller guarantees a live allocation of this heap: its header is at `block`.
         let h = unsafe { self.arena.header(block) };
-        let e = if !h.allocated {
-            FreeError::DoubleFree
-        } else if h.link != NIL {
-            FreeError::NotABlock
+        let e = if !h.allocated || h.link != NIL {
+            // Refused: the full check names why (a double free, a header merged away, …).
+            self.validate(ptr, None)
+                .err()
+                .unwrap_or(FreeError::NotABlock)
         } else if self.release(block, h.size, Operation::Free) {
             self.frees += 1;
             return Ok(());
