@@ -181,7 +181,8 @@ pub const heapFAULT_DOUBLE_FREE: i32 = 3;
 /// Fault: no valid block header in front of the pointer (interior pointer, overwritten header).
 pub const heapFAULT_NOT_A_BLOCK: i32 = 4;
 /// Fault: `vPortDefineHeapRegions` refused the region list (the address is the offending entry's
-/// start; the heap stays without memory), or was called a second time.
+/// start; the heap stays without memory), or was called a second time (the address is the new
+/// list; the regions of the first call stay, with every block in them).
 pub const heapFAULT_BAD_REGIONS: i32 = 6;
 /// Fault: the block checked out, but a validation level (features `validate-cheap`,
 /// `validate-full`, `poison`) found the heap around it corrupted; the free was refused before
@@ -404,9 +405,10 @@ pub extern "C" fn vPortHeapResetState() {
 
 /// `vPortDefineHeapRegions` (heap_5): gives the heap its regions, once, before any allocation. The
 /// array is in ascending address order and ends with an entry of size 0. A list that does not
-/// check out (unordered, overlapping, a region too small, more than `RTOS_HEAP_MAX_REGIONS`, a
-/// second call) is refused as a fault (`heapFAULT_BAD_REGIONS`) where FreeRTOS asserts; the heap
-/// then has no memory and allocations return NULL.
+/// check out (unordered, overlapping, a region too small, more than `RTOS_HEAP_MAX_REGIONS`) is
+/// refused as a fault (`heapFAULT_BAD_REGIONS`) where FreeRTOS asserts; the heap then has no
+/// memory and allocations return NULL. A second call, once regions are defined, is refused the
+/// same way and changes nothing: the first regions stay, with every block in them.
 ///
 /// # Safety
 /// `pxHeapRegions` is NULL or points to such an array; every region is valid for reads and writes

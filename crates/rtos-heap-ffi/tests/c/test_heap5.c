@@ -100,6 +100,25 @@ int main(void) {
     CHECK_EQ(xPortGetRejectedFreeCount(), 2);
     CHECK_EQ(xPortCheckHeap(NULL), heapCHECK_OK);
 
+    /* A second definition with blocks out: refused, the first regions and their blocks stay. */
+    HeapStats_t held = stats();
+    size_t free_before = xPortGetFreeHeapSize();
+    static uint8_t other[4096] __attribute__((aligned(8)));
+    HeapRegion_t again[] = {{other, sizeof other}, {NULL, 0}};
+    unsigned long calls = handler_calls;
+    vPortSetHeapFaultHandler(fault_handler);
+    vPortDefineHeapRegions(again);
+    CHECK_EQ(handler_calls, calls + 1);
+    CHECK_EQ(handler_reason, heapFAULT_BAD_REGIONS);
+    CHECK(handler_address == (void *)again);
+    vPortSetHeapFaultHandler(NULL);
+    CHECK_EQ(xPortGetFreeHeapSize(), free_before);
+    HeapStats_t still = stats();
+    CHECK_EQ(still.xNumberOfFreeBlocks, held.xNumberOfFreeBlocks);
+    CHECK_EQ(still.xNumberOfSuccessfulAllocations, held.xNumberOfSuccessfulAllocations);
+    CHECK_EQ(xPortCheckHeap(NULL), heapCHECK_OK);
+    CHECK(all_bytes(c, 0, 3000)); /* the calloc block is untouched */
+
     /* Walk: region 0: a, free, marker; region 1: free, marker; ... */
     HeapBlockInfo_t w[16];
     size_t n = uxPortHeapWalk(w, 16);
