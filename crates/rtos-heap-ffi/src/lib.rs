@@ -85,7 +85,7 @@ use core::ptr::{self, NonNull};
 
 use rtos_heap::{CheckErrorKind, FreeError, RawHeap};
 
-use state::HEAP;
+use state::heap;
 
 /// `configTOTAL_HEAP_SIZE` of this build (`RTOS_HEAP_TOTAL_HEAP_SIZE` at build time; heap_1/2/4).
 pub const TOTAL_HEAP_SIZE: usize = config::TOTAL_HEAP_SIZE;
@@ -261,7 +261,7 @@ fn check_code(kind: CheckErrorKind) -> i32 {
 #[unsafe(no_mangle)]
 pub extern "C" fn pvPortMalloc(xWantedSize: usize) -> *mut c_void {
     let r = {
-        let mut st = HEAP.lock();
+        let mut st = heap();
         st.prepare_alloc();
         st.heap.malloc(xWantedSize)
     };
@@ -289,7 +289,7 @@ pub unsafe extern "C" fn vPortFree(pv: *mut c_void) {
         return;
     };
     let (r, handler) = {
-        let mut st = HEAP.lock();
+        let mut st = heap();
         st.prepare();
         // SAFETY: forwarded contract; the core refuses what does not check out.
         (unsafe { st.heap.free(p, None) }, st.fault_handler)
@@ -308,7 +308,7 @@ pub extern "C" fn pvPortCalloc(xNum: usize, xSize: usize) -> *mut c_void {
         return ptr::null_mut();
     }
     let r = {
-        let mut st = HEAP.lock();
+        let mut st = heap();
         st.prepare_alloc();
         // The block is zeroed under the lock (FreeRTOS zeroes it after resuming): same result.
         st.heap.calloc(xNum, xSize)
@@ -329,9 +329,8 @@ pub extern "C" fn pvPortCalloc(xNum: usize, xSize: usize) -> *mut c_void {
 #[cfg(not(rtos_heap_scheme = "3"))]
 #[unsafe(no_mangle)]
 pub extern "C" fn xPortGetFreeHeapSize() -> usize {
-    let mut st = HEAP.lock();
-    st.prepare();
-    st.heap.free_bytes()
+    // One read, no lock, as FreeRTOS: the heap publishes it at the end of every operation.
+    state::FREE_BYTES.load(core::sync::atomic::Ordering::Relaxed)
 }
 
 /// `xPortGetMinimumEverFreeHeapSize` (heap_4/5): the lowest free bytes since start or since the
@@ -339,9 +338,8 @@ pub extern "C" fn xPortGetFreeHeapSize() -> usize {
 #[cfg(any(rtos_heap_scheme = "4", rtos_heap_scheme = "5"))]
 #[unsafe(no_mangle)]
 pub extern "C" fn xPortGetMinimumEverFreeHeapSize() -> usize {
-    let mut st = HEAP.lock();
-    st.prepare();
-    st.heap.min_ever_free_bytes()
+    // One read, no lock, as FreeRTOS (see `xPortGetFreeHeapSize`).
+    state::MIN_EVER_FREE.load(core::sync::atomic::Ordering::Relaxed)
 }
 
 /// `xPortResetHeapMinimumEverFreeHeapSize` (heap_4/5): the minimum ever becomes the current free
@@ -349,14 +347,14 @@ pub extern "C" fn xPortGetMinimumEverFreeHeapSize() -> usize {
 #[cfg(any(rtos_heap_scheme = "4", rtos_heap_scheme = "5"))]
 #[unsafe(no_mangle)]
 pub extern "C" fn xPortResetHeapMinimumEverFreeHeapSize() {
-    let mut st = HEAP.lock();
+    let mut st = heap();
     st.prepare();
     st.heap.reset_min_ever_free();
 }
 
 /// The heap's statistics under the lock (laying a lazily initialised heap out as needed).
 fn current_stats() -> rtos_heap::HeapStats {
-    let mut st = HEAP.lock();
+    let mut st = heap();
     st.prepare();
     st.heap.stats()
 }
@@ -392,7 +390,7 @@ pub unsafe extern "C" fn vPortGetHeapStats(pxHeapStats: *mut HeapStats_t) {
 #[unsafe(no_mangle)]
 pub extern "C" fn vPortInitialiseBlocks() {
     #[cfg(rtos_heap_scheme = "1")]
-    HEAP.lock().reset();
+    heap().reset();
 }
 
 /// `vPortHeapResetState`: forgets every block and counter; every pointer handed out before is
@@ -400,7 +398,7 @@ pub extern "C" fn vPortInitialiseBlocks() {
 /// `vPortDefineHeapRegions` again; heap_3 does nothing.
 #[unsafe(no_mangle)]
 pub extern "C" fn vPortHeapResetState() {
-    HEAP.lock().reset();
+    heap().reset();
 }
 
 /// `vPortDefineHeapRegions` (heap_5): gives the heap its regions, once, before any allocation. The
@@ -417,7 +415,7 @@ pub extern "C" fn vPortHeapResetState() {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn vPortDefineHeapRegions(pxHeapRegions: *const HeapRegion_t) {
     let (r, handler) = {
-        let mut st = HEAP.lock();
+        let mut st = heap();
         // SAFETY: forwarded contract.
         (
             unsafe { define_regions(&mut st, pxHeapRegions) },
@@ -501,7 +499,7 @@ unsafe fn define_regions(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn xPortCheckHeap(puxFaultAddress: *mut usize) -> i32 {
     let r = {
-        let mut st = HEAP.lock();
+        let mut st = heap();
         st.prepare();
         st.heap.check()
     };
@@ -519,7 +517,7 @@ pub unsafe extern "C" fn xPortCheckHeap(puxFaultAddress: *mut usize) -> i32 {
 /// Extra: frees refused so far (double frees, foreign pointers …), for every scheme.
 #[unsafe(no_mangle)]
 pub extern "C" fn xPortGetRejectedFreeCount() -> usize {
-    let mut st = HEAP.lock();
+    let mut st = heap();
     st.prepare();
     st.heap.stats().rejected_frees
 }
@@ -527,7 +525,7 @@ pub extern "C" fn xPortGetRejectedFreeCount() -> usize {
 /// Extra: allocations that returned NULL so far, for every scheme.
 #[unsafe(no_mangle)]
 pub extern "C" fn xPortGetFailedAllocationCount() -> usize {
-    let mut st = HEAP.lock();
+    let mut st = heap();
     st.prepare();
     st.heap.stats().failed_allocations
 }
@@ -563,7 +561,7 @@ pub unsafe extern "C" fn vPortGetHeapStatsEx(pxStats: *mut HeapStatsEx_t) {
 /// previous handler.
 #[unsafe(no_mangle)]
 pub extern "C" fn vPortSetHeapFaultHandler(pxHandler: HeapFaultHandler_t) -> HeapFaultHandler_t {
-    let mut st = HEAP.lock();
+    let mut st = heap();
     core::mem::replace(&mut st.fault_handler, pxHandler)
 }
 
@@ -599,7 +597,7 @@ pub unsafe extern "C" fn pvPortRealloc(pv: *mut c_void, xWantedSize: usize) -> *
         Err(_) => panic!("isize::MAX bytes at alignment 1 is a valid layout"),
     };
     let (r, handler) = {
-        let mut st = HEAP.lock();
+        let mut st = heap();
         st.prepare_alloc();
         // SAFETY: `p` is a pointer the caller got from this heap (checked like a free).
         let old = unsafe { st.heap.usable_size(p) }
@@ -648,7 +646,7 @@ pub unsafe extern "C" fn uxPortHeapWalk(
 ) -> usize {
     use rtos_heap::BlockKind;
 
-    let mut st = HEAP.lock();
+    let mut st = heap();
     st.prepare();
     let mut n = 0;
     for b in st.heap.blocks() {

@@ -12,7 +12,7 @@ use core::ptr::{self, NonNull};
 use rtos_heap::{Pool, PoolError, RawHeap};
 
 use crate::lock::Lock;
-use crate::{HEAP, hooks};
+use crate::{heap, hooks};
 
 /// A pool's control block (opaque to C): the pool behind the build's lock.
 pub struct PoolControl {
@@ -141,7 +141,7 @@ pub unsafe extern "C" fn vPoolFree(xPool: PoolHandle_t, pv: *mut c_void) {
         None => Err(PoolError::NotInPool),
     };
     if let Err(e) = r {
-        let handler = HEAP.lock().fault_handler;
+        let handler = heap().fault_handler;
         hooks::report_fault(handler, pv, fault_code(e));
     }
 }

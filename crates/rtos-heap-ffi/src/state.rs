@@ -1,6 +1,9 @@
 //! The one heap of the library: the scheme chosen by the cargo feature, its memory, and the
 //! FreeRTOSConfig.h options applied to it.
 
+#[cfg(not(rtos_heap_scheme = "3"))]
+use core::sync::atomic::{AtomicUsize, Ordering};
+
 use crate::HeapFaultHandler_t;
 use crate::config::BYTE_ALIGNMENT;
 use crate::lock::Lock;
@@ -123,9 +126,59 @@ impl Ffi {
     }
 }
 
-/// The heap, behind the build's lock.
-pub(crate) static HEAP: lock_api::Mutex<Lock, Ffi> =
+/// The heap, behind the build's lock. Reach it through [`heap`], which keeps [`FREE_BYTES`] and
+/// [`MIN_EVER_FREE`] up to date.
+static HEAP: lock_api::Mutex<Lock, Ffi> =
     lock_api::Mutex::const_new(<Lock as lock_api::RawMutex>::INIT, Ffi::new());
+
+/// Free bytes as of the last heap operation, for `xPortGetFreeHeapSize`: one aligned word read
+/// without the lock, as FreeRTOS reads `xFreeBytesRemaining` (a word-sized aligned load is
+/// atomic on every target, and the value is only ever a snapshot). Before anything ran: what
+/// FreeRTOS reports then (heap_1/2: the adjusted array; heap_4/5: 0).
+#[cfg(not(rtos_heap_scheme = "3"))]
+pub(crate) static FREE_BYTES: AtomicUsize = AtomicUsize::new(INITIAL_FREE);
+/// The minimum ever free bytes as of the last heap operation (`xPortGetMinimumEverFreeHeapSize`).
+#[cfg(not(rtos_heap_scheme = "3"))]
+pub(crate) static MIN_EVER_FREE: AtomicUsize = AtomicUsize::new(INITIAL_FREE);
+
+#[cfg(any(rtos_heap_scheme = "1", rtos_heap_scheme = "2"))]
+const INITIAL_FREE: usize = crate::TOTAL_HEAP_SIZE - BYTE_ALIGNMENT;
+#[cfg(any(rtos_heap_scheme = "4", rtos_heap_scheme = "5"))]
+const INITIAL_FREE: usize = 0;
+
+/// The heap, locked; the published counters are refreshed when the guard goes (before the lock
+/// is released).
+pub(crate) fn heap() -> HeapGuard {
+    HeapGuard(HEAP.lock())
+}
+
+/// A locked heap (see [`heap`]).
+pub(crate) struct HeapGuard(lock_api::MutexGuard<'static, Lock, Ffi>);
+
+impl core::ops::Deref for HeapGuard {
+    type Target = Ffi;
+    fn deref(&self) -> &Ffi {
+        &self.0
+    }
+}
+
+impl core::ops::DerefMut for HeapGuard {
+    fn deref_mut(&mut self) -> &mut Ffi {
+        &mut self.0
+    }
+}
+
+impl Drop for HeapGuard {
+    #[inline]
+    fn drop(&mut self) {
+        #[cfg(not(rtos_heap_scheme = "3"))]
+        {
+            use rtos_heap::RawHeap;
+            FREE_BYTES.store(self.0.heap.free_bytes(), Ordering::Relaxed);
+            MIN_EVER_FREE.store(self.0.heap.min_ever_free_bytes(), Ordering::Relaxed);
+        }
+    }
+}
 
 #[cfg(all(
     any(rtos_heap_scheme = "1", rtos_heap_scheme = "2", rtos_heap_scheme = "4"),
