@@ -462,24 +462,28 @@ unsafe fn define_regions(
         if r.xSizeInBytes == 0 {
             break;
         }
-        if n == MAX_REGIONS {
+        // More than MAX_REGIONS entries: refused (`get_mut` keeps a bounds panic out, too).
+        let Some(slot) = regions.get_mut(n) else {
             return Err(r.pucStartAddress.cast());
-        }
-        regions[n] = HeapRegion {
+        };
+        *slot = HeapRegion {
             start: r.pucStartAddress,
             size: r.xSizeInBytes,
         };
         n += 1;
     }
+    let given = regions.get(..n).unwrap_or(&[]);
     // SAFETY: the caller's contract: the regions are valid memory nobody else uses.
-    match unsafe { st.heap.define_regions_raw(&regions[..n]) } {
+    match unsafe { st.heap.define_regions_raw(given) } {
         Ok(()) => Ok(()),
         Err(
             RegionError::Null { index }
             | RegionError::NotAscending { index }
             | RegionError::TooSmall { index }
             | RegionError::TooLarge { index },
-        ) => Err(regions[index].start.cast()),
+        ) => Err(given
+            .get(index)
+            .map_or(list.cast_mut().cast(), |r| r.start.cast())),
         Err(_) => Err(list.cast_mut().cast()),
     }
 }

@@ -376,7 +376,7 @@ macro_rules! engine_scheme {
             }
             #[inline(always)]
             fn malloc(&mut self, size: usize) -> Result<core::ptr::NonNull<u8>, $crate::AllocError> {
-                self.engine.allocate(size, 1)
+                self.engine.malloc(size)
             }
             #[inline(always)]
             unsafe fn free(&mut self, ptr: core::ptr::NonNull<u8>, layout: Option<core::alloc::Layout>) -> Result<(), $crate::FreeError> {

@@ -161,7 +161,8 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
 
     /// Regions as laid out now (empty before the first allocation of a lazy heap).
     pub(crate) fn regions(&self) -> &[Region] {
-        &self.regions[..self.nregions]
+        // `nregions <= N` always; `get` keeps a panic path out of the code that reads it.
+        self.regions.get(..self.nregions).unwrap_or(&[])
     }
 
     /// Computes one region's aligned start and end from a caller's `(address, length)`.
@@ -249,7 +250,9 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
             if e + T::HEADER > T::SIZE_MAX {
                 return Err(RegionError::TooLarge { index: i });
             }
-            laid[i] = Region { start: s, end: e };
+            if let Some(slot) = laid.get_mut(i) {
+                *slot = Region { start: s, end: e };
+            }
             prev_top = a + len;
         }
         for r in regions {
@@ -282,7 +285,7 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
     /// Writes every region's single free block (and end marker) and builds the index.
     fn lay_out(&mut self) {
         let mut total = 0;
-        for r in &self.regions[..self.nregions] {
+        for r in self.regions() {
             // SAFETY: `r.start` and `r.end` were computed by `layout_region` inside the caller's memory.
             unsafe {
                 self.arena.set_header(r.start, NIL, r.end - r.start, false);
@@ -292,10 +295,12 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
             }
             total += r.end - r.start;
         }
-        self.arena
-            .set_bounds(&self.regions[..self.nregions], I::END_MARKERS);
+        self.arena.set_bounds(
+            self.regions.get(..self.nregions).unwrap_or(&[]),
+            I::END_MARKERS,
+        );
         #[cfg(feature = "poison")]
-        for r in &self.regions[..self.nregions] {
+        for r in self.regions() {
             // SAFETY: the region's single free block's payload, inside the caller's memory.
             unsafe {
                 self.arena
@@ -303,8 +308,10 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
             };
         }
         self.index = I::EMPTY;
-        self.index
-            .build(&self.arena, &self.regions[..self.nregions]);
+        self.index.build(
+            &self.arena,
+            self.regions.get(..self.nregions).unwrap_or(&[]),
+        );
         self.free = total;
         self.min_ever = total;
         self.stale = None;
@@ -352,52 +359,61 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
     /// `pvPortMalloc` of `size` bytes aligned to `align` (a power of two): returns the payload.
     #[inline]
     pub fn allocate(&mut self, size: usize, align: usize) -> Result<NonNull<u8>, AllocError> {
+        if align <= T::ALIGN {
+            return self.malloc(size);
+        }
         if !self.full_check(Operation::Allocate) {
             self.failed += 1;
             return Err(AllocError::Corrupted);
         }
-        let r = if self.state == State::Ready {
-            self.allocate_ready(size, align)
-        } else {
-            self.allocate_first(size, align)
-        };
+        let r = self.allocate_over_aligned(size, align);
         if r.is_err() {
             self.failed += 1;
         }
         r
     }
 
-    /// An allocation before the heap is laid out: out of line, it happens once.
-    #[cold]
-    #[inline(never)]
-    fn allocate_first(&mut self, size: usize, align: usize) -> Result<NonNull<u8>, AllocError> {
-        self.allocate_inner(size, align)
+    /// `pvPortMalloc` of `size` bytes (aligned to `portBYTE_ALIGNMENT`): returns the payload.
+    #[inline]
+    pub fn malloc(&mut self, size: usize) -> Result<NonNull<u8>, AllocError> {
+        if !self.full_check(Operation::Allocate) {
+            self.failed += 1;
+            return Err(AllocError::Corrupted);
+        }
+        // Lays the heap out first (FreeRTOS's lazy init), even for a size that then fails; one
+        // copy of the common path follows.
+        if self.state != State::Ready
+            && let Err(e) = self.first_use()
+        {
+            self.failed += 1;
+            return Err(e);
+        }
+        let r = self.malloc_ready(size);
+        if r.is_err() {
+            self.failed += 1;
+        }
+        r
     }
 
-    /// An allocation from a laid-out heap: the hot path.
+    /// A `malloc` from a laid-out heap: the hot path.
     #[inline(always)]
-    fn allocate_ready(&mut self, size: usize, align: usize) -> Result<NonNull<u8>, AllocError> {
-        let wanted = wanted_size::<T>(size)?;
-        let payload = if align <= T::ALIGN {
-            self.alloc_block(wanted)? + T::HEADER
-        } else {
-            self.alloc_aligned(wanted, align)?
-        };
+    fn malloc_ready(&mut self, size: usize) -> Result<NonNull<u8>, AllocError> {
+        let block = self.alloc_block(wanted_size::<T>(size)?)?;
         // SAFETY: the payload lies inside a region, whose address is not null.
-        Ok(unsafe { NonNull::new_unchecked(self.arena.ptr(payload)) })
+        Ok(unsafe { NonNull::new_unchecked(self.arena.ptr(block + T::HEADER)) })
     }
 
-    #[inline(always)]
-    fn allocate_inner(&mut self, size: usize, align: usize) -> Result<NonNull<u8>, AllocError> {
-        // The size is computed first, the heap initialised even when it fails (as malloc(0) does).
+    /// An allocation aligned above `portBYTE_ALIGNMENT` (rtos-heap's extension): out of line, so
+    /// that code calling only `malloc` (the C library) does not carry it.
+    #[inline(never)]
+    fn allocate_over_aligned(
+        &mut self,
+        size: usize,
+        align: usize,
+    ) -> Result<NonNull<u8>, AllocError> {
         let wanted = wanted_size::<T>(size);
         self.ensure_ready()?;
-        let wanted = wanted?;
-        let payload = if align <= T::ALIGN {
-            self.alloc_block(wanted)? + T::HEADER
-        } else {
-            self.alloc_aligned(wanted, align)?
-        };
+        let payload = self.alloc_aligned(wanted?, align)?;
         // SAFETY: the payload lies inside a region, whose address is not null.
         Ok(unsafe { NonNull::new_unchecked(self.arena.ptr(payload)) })
     }

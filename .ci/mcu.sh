@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The microcontroller side (issue 14), on a clean machine:
+#  - installs the four embedded targets and the ARM toolchain when missing;
+#  - builds the core crate for thumbv6m (no CAS: critical-section only), thumbv7m, thumbv7em and
+#    riscv32imac, with every feature set that changes code; and the C library, every scheme, for
+#    the Thumb targets;
+#  - proves that no panic path is linked: a firmware (Thumb-2) and a host program that reference
+#    the FreeRTOS heap functions are linked with --gc-sections against the C library of every
+#    scheme, and must contain no panic, bounds-check, unwrap or formatting symbol;
+#  - prints the Thumb-2 code size of the heap (every function reachable from the FreeRTOS symbols)
+#    per scheme and option, beside FreeRTOS's own heap_4.c built with arm-none-eabi-gcc -Os from
+#    ../shared/reference/freertos (docs/c-abi.md, "Code size on a Cortex-M3").
+# Idempotent; run from anywhere: bash .ci/mcu.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+targets=(thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf riscv32imac-unknown-none-elf)
+
+installed=$(rustup target list --installed)
+for t in "${targets[@]}"; do
+    grep -qx "$t" <<<"$installed" || rustup target add "$t"
+done
+if ! command -v arm-none-eabi-gcc >/dev/null 2>&1 || ! command -v gcc >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq gcc gcc-arm-none-eabi libnewlib-arm-none-eabi binutils >/dev/null
+fi
+
+echo "mcu.sh: core crate for ${targets[*]}"
+for t in "${targets[@]}"; do
+    for f in "" heap-protector validate-cheap "validate-full,poison" "defmt,serde"; do
+        cargo build -q -p rtos-heap --no-default-features ${f:+--features "$f"} --target "$t"
+    done
+done
+
+echo "mcu.sh: C library for the Thumb targets (every scheme; heap_4 also with critical-section)"
+for t in thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf; do
+    for f in heap_1 heap_2 heap_4 heap_5 "heap_4,critical-section" "heap_4,tree-index"; do
+        RTOS_HEAP_TOTAL_HEAP_SIZE=16384 cargo build -q -p rtos-heap-ffi --lib --profile ffi-size \
+            --no-default-features --features "$f" --target "$t" 2>&1 | { grep -v -e cdylib -e '^$' || true; }
+    done
+done
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+# A program that keeps every FreeRTOS heap function of the scheme reachable (and nothing else).
+fns_common="pvPortMalloc vPortFree vPortHeapResetState"
+fns_1="$fns_common xPortGetFreeHeapSize vPortInitialiseBlocks"
+fns_2="$fns_1 pvPortCalloc"
+fns_4="$fns_2 xPortGetMinimumEverFreeHeapSize xPortResetHeapMinimumEverFreeHeapSize vPortGetHeapStats"
+fns_5="$fns_common pvPortCalloc xPortGetFreeHeapSize xPortGetMinimumEverFreeHeapSize xPortResetHeapMinimumEverFreeHeapSize vPortGetHeapStats vPortDefineHeapRegions"
+program() {
+    local fns=$1 out=$2
+    {
+        echo '/* Keeps the FreeRTOS heap functions reachable, as a firmware that uses them does. */'
+        for f in $fns; do echo "void $f(void);"; done
+        echo 'void *volatile keep[] = {'
+        for f in $fns; do echo "    (void *)$f,"; done
+        echo '};'
+        echo 'int main(void) { return keep[0] != 0; }'
+        echo 'void vTaskSuspendAll(void) {}'
+        echo 'long xTaskResumeAll(void) { return 0; }'
+    } >"$out"
+}
+panic_syms='panic|slice_index|unwrap_failed|expect_failed|bounds_check|core::fmt|gimli|addr2line|backtrace'
+
+echo "mcu.sh: no panic path (firmware linked with --gc-sections, host and Thumb-2)"
+printf '| scheme | Thumb-2 heap code (bytes) | host program .text (bytes) |\n|---|---:|---:|\n' >"$work/table"
+for n in 1 2 4 5; do
+    fns_var="fns_$n"
+    program "${!fns_var}" "$work/main$n.c"
+    # Thumb-2 (Cortex-M3), the size profile.
+    lib="$CARGO_TARGET_DIR/thumbv7m-none-eabi/ffi-size/librtos_heap_ffi.a"
+    RTOS_HEAP_TOTAL_HEAP_SIZE=16384 cargo build -q -p rtos-heap-ffi --lib --profile ffi-size \
+        --no-default-features --features "heap_$n" --target thumbv7m-none-eabi 2>&1 | { grep -v -e cdylib -e '^$' || true; }
+    arm-none-eabi-gcc -mcpu=cortex-m3 -mthumb -Os -ffunction-sections -fdata-sections \
+        -Wl,--gc-sections --specs=nosys.specs -Wno-builtin-declaration-mismatch \
+        "$work/main$n.c" "$lib" -o "$work/fw$n.elf" 2>&1 | { grep -v 'GNU-stack\|NOTE\|^$' || true; }
+    if arm-none-eabi-nm -C "$work/fw$n.elf" | grep -iE "$panic_syms"; then
+        echo "mcu.sh: heap_$n (Thumb-2) links a panic path (above)" >&2
+        exit 1
+    fi
+    thumb=$(python3 "$root/.ci/heap_text.py" "$work/fw$n.elf" arm-none-eabi-nm)
+    # Host (x86-64), the release profile of the C library.
+    RTOS_HEAP_TOTAL_HEAP_SIZE=16384 cargo build -q -p rtos-heap-ffi --lib --profile ffi-release \
+        --no-default-features --features "heap_$n"
+    gcc -O2 -ffunction-sections -Wl,--gc-sections -Wno-builtin-declaration-mismatch \
+        "$work/main$n.c" "$CARGO_TARGET_DIR/ffi-release/librtos_heap_ffi.a" \
+        -o "$work/host$n" -lpthread -ldl -lm
+    if nm -C "$work/host$n" | grep -iE "$panic_syms"; then
+        echo "mcu.sh: heap_$n (host) links a panic path (above)" >&2
+        exit 1
+    fi
+    host=$(size -A "$work/host$n" | awk '$1 == ".text" { print $2 }')
+    printf '| heap_%s | %s | %s |\n' "$n" "$thumb" "$host" >>"$work/table"
+done
+cat "$work/table"
+
+echo "mcu.sh: FreeRTOS's heap_4.c, arm-none-eabi-gcc -Os -mcpu=cortex-m3 (../shared/reference/freertos)"
+ref="${RTOS_HEAP_SHARED:-$root/../shared}/reference/freertos"
+if [[ -f "$ref/heap_4.c" ]]; then
+    mkdir -p "$work/inc"
+    cp "$ref/inc/FreeRTOS.h" "$work/inc/"
+    # The kernel's scheduler calls are functions in a firmware (the stub makes them no-ops).
+    printf '%s\n' '#ifndef INC_TASK_H' '#define INC_TASK_H' 'void vTaskSuspendAll(void);' \
+        'BaseType_t xTaskResumeAll(void);' '#define taskENTER_CRITICAL()' \
+        '#define taskEXIT_CRITICAL()' '#endif' >"$work/inc/task.h"
+    for asserts in off on; do
+        flag=""
+        [[ $asserts == off ]] && flag=-DORACLE_NO_ASSERTS
+        arm-none-eabi-gcc -mcpu=cortex-m3 -mthumb -Os -ffunction-sections $flag \
+            -DconfigTOTAL_HEAP_SIZE=16384 -I"$work/inc" -I"$ref" -c "$ref/heap_4.c" -o "$work/h4.o"
+        printf 'heap_4.c (asserts %s): %s bytes of .text\n' "$asserts" \
+            "$(arm-none-eabi-size -A "$work/h4.o" | awk '$1 ~ /^\.text/ { s += $2 } END { print s }')"
+    done
+elif [[ -n "${RTOS_HEAP_REQUIRE_SHARED:-}" ]]; then
+    echo "mcu.sh: $ref missing" >&2
+    exit 1
+fi
+echo "mcu.sh: ok"
