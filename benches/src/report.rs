@@ -159,6 +159,15 @@ fn instructions_table(rows: &[Instructions]) -> String {
     })
 }
 
+/// A ratio with two significant decimals, or four below 0.1 (the tree on `fragmented`).
+fn ratio(r: f64) -> String {
+    if r >= 0.1 {
+        format!("{r:.2}")
+    } else {
+        format!("{r:.4}")
+    }
+}
+
 /// Ours / C (asserts off) on every workload measured for both: the table that says where
 /// rtos-heap is cheaper than the C original and by how much.
 fn vs_c_table(rows: &[Instructions]) -> String {
@@ -186,7 +195,7 @@ fn vs_c_table(rows: &[Instructions]) -> String {
         let cells: Vec<String> = workloads
             .iter()
             .map(|w| match (get(ours, w), get(c, w)) {
-                (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+                (Some(a), Some(b)) if b > 0.0 => ratio(a / b),
                 _ => "–".into(),
             })
             .collect();
@@ -550,5 +559,26 @@ mod tests {
         assert_eq!(fmt_num(37_578.4), "37,578");
         assert_eq!(fmt_num(402.4), "402");
         assert_eq!(fmt_num(53.94), "53.9");
+        assert_eq!(ratio(1.234), "1.23");
+        assert_eq!(ratio(0.00436), "0.0044");
+    }
+
+    #[test]
+    fn the_vs_c_table_divides_by_the_c_row_of_the_same_workload() {
+        let rows = vec![
+            row("heap4-c", "rtos", (88.0, 0.0, 0.0)),
+            row("c-heap4", "rtos", (80.0, 0.0, 0.0)),
+            row("heap4-c", "fragmented", (17_500.0, 0.0, 0.0)),
+        ];
+        let t = vs_c_table(&rows);
+        let line = t
+            .lines()
+            .find(|l| l.starts_with("| rtos-heap Heap4 (malloc/free API)"))
+            .unwrap();
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        // allocator, vs, random, rtos, fragmented…: no C row on `fragmented` here.
+        assert_eq!(cells[3], "–");
+        assert_eq!(cells[4], "1.10");
+        assert_eq!(cells[5], "–");
     }
 }

@@ -374,7 +374,9 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
     }
 
     /// `pvPortMalloc` of `size` bytes (aligned to `portBYTE_ALIGNMENT`): returns the payload.
-    #[inline]
+    /// Always inlined: out of line, its `Result` goes through memory (measured: +10 instructions
+    /// per allocation).
+    #[inline(always)]
     pub fn malloc(&mut self, size: usize) -> Result<NonNull<u8>, AllocError> {
         if !self.full_check(Operation::Allocate) {
             self.failed += 1;
