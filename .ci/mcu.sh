@@ -7,6 +7,9 @@
 #  - proves that no panic path is linked: a firmware (Thumb-2) and a host program that reference
 #    the FreeRTOS heap functions are linked with --gc-sections against the C library of every
 #    scheme, and must contain no panic, bounds-check, unwrap or formatting symbol;
+#  - builds the firmware of examples/qemu-cortex-m (global allocator, heap_5 over two regions, a
+#    pool, and every conformance vector of the C original on the 32-bit layouts) and runs it on a
+#    Cortex-M3 under qemu-system-arm; every output line must equal the C original's;
 #  - prints the Thumb-2 code size of the heap (every function reachable from the FreeRTOS symbols)
 #    per scheme and option, beside FreeRTOS's own heap_4.c built with arm-none-eabi-gcc -Os from
 #    ../shared/reference/freertos (docs/c-abi.md, "Code size on a Cortex-M3").
@@ -21,10 +24,12 @@ installed=$(rustup target list --installed)
 for t in "${targets[@]}"; do
     grep -qx "$t" <<<"$installed" || rustup target add "$t"
 done
-if ! command -v arm-none-eabi-gcc >/dev/null 2>&1 || ! command -v gcc >/dev/null 2>&1; then
+if ! command -v arm-none-eabi-gcc >/dev/null 2>&1 || ! command -v gcc >/dev/null 2>&1 \
+    || ! command -v qemu-system-arm >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq gcc gcc-arm-none-eabi libnewlib-arm-none-eabi binutils >/dev/null
+    apt-get install -y -qq gcc gcc-arm-none-eabi libnewlib-arm-none-eabi binutils \
+        qemu-system-arm >/dev/null
 fi
 
 echo "mcu.sh: core crate for ${targets[*]}"
@@ -33,6 +38,18 @@ for t in "${targets[@]}"; do
         cargo build -q -p rtos-heap --no-default-features ${f:+--features "$f"} --target "$t"
     done
 done
+
+echo "mcu.sh: the conformance vectors on a Cortex-M3 (examples/qemu-cortex-m under qemu-system-arm)"
+(
+    cd examples/qemu-cortex-m
+    export CARGO_TARGET_DIR="$CARGO_TARGET_DIR/qemu-cortex-m"
+    cargo build --release --locked -q
+    fw="$CARGO_TARGET_DIR/thumbv7m-none-eabi/release/rtos-heap-qemu-cortex-m"
+    arm-none-eabi-size "$fw"
+    timeout 600 qemu-system-arm -cpu cortex-m3 -machine mps2-an385 -nographic -monitor none \
+        -semihosting-config enable=on,target=native -kernel "$fw" >"$CARGO_TARGET_DIR/qemu.out"
+    python3 compare.py "${RTOS_HEAP_SHARED:-$root/../shared}" "$CARGO_TARGET_DIR/qemu.out"
+)
 
 echo "mcu.sh: C library for the Thumb targets (every scheme; heap_4 also with critical-section)"
 for t in thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf; do
