@@ -10,6 +10,10 @@
 #  - builds the firmware of examples/qemu-cortex-m (global allocator, heap_5 over two regions, a
 #    pool, and every conformance vector of the C original on the 32-bit layouts) and runs it on a
 #    Cortex-M3 under qemu-system-arm; every output line must equal the C original's;
+#  - builds the C test firmware (crates/rtos-heap-ffi/tests/mcu: the C tests' workload, newlib,
+#    semihosting) against the Thumb-2 library of every scheme and runs it under QEMU;
+#  - measures instructions per pvPortMalloc/vPortFree on the Cortex-M3 (QEMU -icount, SysTick) for
+#    the `rtos` workload: rtos-heap's library and FreeRTOS's heap_4.c from ../shared, same firmware;
 #  - prints the Thumb-2 code size of the heap (every function reachable from the FreeRTOS symbols)
 #    per scheme and option, beside FreeRTOS's own heap_4.c built with arm-none-eabi-gcc -Os from
 #    ../shared/reference/freertos (docs/c-abi.md, "Code size on a Cortex-M3").
@@ -19,16 +23,18 @@ cd "$(dirname "$0")/.."
 root=$PWD
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 targets=(thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf riscv32imac-unknown-none-elf)
+ref="${RTOS_HEAP_SHARED:-$root/../shared}/reference/freertos"
 
 installed=$(rustup target list --installed)
 for t in "${targets[@]}"; do
     grep -qx "$t" <<<"$installed" || rustup target add "$t"
 done
 if ! command -v arm-none-eabi-gcc >/dev/null 2>&1 || ! command -v gcc >/dev/null 2>&1 \
-    || ! command -v qemu-system-arm >/dev/null 2>&1; then
+    || ! command -v qemu-system-arm >/dev/null 2>&1 || ! command -v cmake >/dev/null 2>&1 \
+    || ! command -v make >/dev/null 2>&1; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq gcc gcc-arm-none-eabi libnewlib-arm-none-eabi binutils \
+    apt-get install -y -qq gcc make cmake gcc-arm-none-eabi libnewlib-arm-none-eabi binutils \
         qemu-system-arm >/dev/null
 fi
 
@@ -50,6 +56,63 @@ echo "mcu.sh: the conformance vectors on a Cortex-M3 (examples/qemu-cortex-m und
         -semihosting-config enable=on,target=native -kernel "$fw" >"$CARGO_TARGET_DIR/qemu.out"
     python3 compare.py "${RTOS_HEAP_SHARED:-$root/../shared}" "$CARGO_TARGET_DIR/qemu.out"
 )
+
+echo "mcu.sh: the C test firmware (workload + xPortCheckHeap) on a Cortex-M3, every scheme"
+for n in 1 2 3 4 5; do
+    make -s -C crates/rtos-heap-ffi/tests/mcu SCHEME=$n run 2>&1 \
+        | { grep -v -e 'GNU-stack' -e 'NOTE' -e cdylib -e '^$' || true; }
+    status=${PIPESTATUS[0]}
+    if ((status != 0)); then
+        echo "mcu.sh: the heap_$n C test firmware failed ($status)" >&2
+        exit 1
+    fi
+done
+
+echo "mcu.sh: the same firmware built with CMake (the recipe of docs/c-abi.md), heap_4"
+cmake_dir="$CARGO_TARGET_DIR/mcu-cmake"
+cmake -S crates/rtos-heap-ffi/tests/mcu -B "$cmake_dir" -DRTOS_HEAP_SCHEME=4 \
+    -DCMAKE_TOOLCHAIN_FILE="$root/crates/rtos-heap-ffi/tests/mcu/arm-none-eabi.cmake" >/dev/null
+cmake --build "$cmake_dir" 2>&1 | { grep -v -e 'GNU-stack' -e 'NOTE' -e '^\[' -e '^$' || true; }
+timeout 300 qemu-system-arm -cpu cortex-m3 -machine mps2-an385 -nographic -monitor none \
+    -semihosting-config enable=on,target=native -kernel "$cmake_dir/workload.elf"
+
+echo "mcu.sh: instructions per operation on the Cortex-M3 (rtos workload, QEMU -icount shift=0)"
+speed="$CARGO_TARGET_DIR/mcu-speed"
+mkdir -p "$speed"
+cargo run -q -p rtos-heap-workloads --example emit_c -- rtos >"$speed/rtos_workload.h"
+mcu_dir=crates/rtos-heap-ffi/tests/mcu
+fw_flags=(-mcpu=cortex-m3 -mthumb -ffunction-sections -fdata-sections --specs=rdimon.specs
+    -I"$speed" -Wl,--gc-sections -Wl,--undefined=vectors -Wl,--section-start=.vectors=0x0)
+run_speed() {
+    timeout 300 qemu-system-arm -cpu cortex-m3 -machine mps2-an385 -nographic -monitor none \
+        -semihosting-config enable=on,target=native -icount shift=0 -kernel "$1"
+}
+for profile in ffi-size ffi-release; do
+    RTOS_HEAP_TOTAL_HEAP_SIZE=98304 CARGO_TARGET_DIR="$speed/lib" cargo build -q -p rtos-heap-ffi \
+        --lib --profile $profile --target thumbv7m-none-eabi --no-default-features --features heap_4 \
+        2>&1 | { grep -v -e cdylib -e '^$' || true; }
+    arm-none-eabi-gcc "${fw_flags[@]}" -O2 "$mcu_dir/startup.c" "$mcu_dir/speed.c" \
+        "$speed/lib/thumbv7m-none-eabi/$profile/librtos_heap_ffi.a" -o "$speed/rust.elf" 2>&1 \
+        | { grep -v -e 'GNU-stack' -e 'NOTE' || true; }
+    printf 'rtos-heap heap_4, profile %s: ' "$profile"
+    run_speed "$speed/rust.elf"
+done
+if [[ -f "$ref/heap_4.c" ]]; then
+    mkdir -p "$speed/inc"
+    cp "$ref/inc/FreeRTOS.h" "$speed/inc/"
+    printf '%s\n' '#ifndef INC_TASK_H' '#define INC_TASK_H' 'void vTaskSuspendAll(void);' \
+        'BaseType_t xTaskResumeAll(void);' '#define taskENTER_CRITICAL()' \
+        '#define taskEXIT_CRITICAL()' '#endif' >"$speed/inc/task.h"
+    for asserts in off on; do
+        flag=""
+        [[ $asserts == off ]] && flag=-DORACLE_NO_ASSERTS
+        arm-none-eabi-gcc "${fw_flags[@]}" -Os -DC_HEAP $flag -DconfigTOTAL_HEAP_SIZE=98304 \
+            -I"$speed/inc" -I"$ref" "$mcu_dir/startup.c" "$mcu_dir/speed.c" "$ref/heap_4.c" \
+            -o "$speed/c.elf" 2>&1 | { grep -v -e 'GNU-stack' -e 'NOTE' || true; }
+        printf 'FreeRTOS heap_4.c -Os, asserts %s: ' "$asserts"
+        run_speed "$speed/c.elf"
+    done
+fi
 
 echo "mcu.sh: C library for the Thumb targets (every scheme; heap_4 also with critical-section)"
 for t in thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf; do
@@ -115,7 +178,6 @@ done
 cat "$work/table"
 
 echo "mcu.sh: FreeRTOS's heap_4.c, arm-none-eabi-gcc -Os -mcpu=cortex-m3 (../shared/reference/freertos)"
-ref="${RTOS_HEAP_SHARED:-$root/../shared}/reference/freertos"
 if [[ -f "$ref/heap_4.c" ]]; then
     mkdir -p "$work/inc"
     cp "$ref/inc/FreeRTOS.h" "$work/inc/"
