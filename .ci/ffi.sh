@@ -28,7 +28,7 @@ cargo test -p rtos-heap-ffi --test c_abi --test vectors --test header --test def
 
 echo "ffi.sh: clippy of every scheme and option"
 for features in heap_1 heap_2 heap_3 heap_5 \
-    "heap_4,critical-section" \
+    "heap_4,critical-section" "heap_4,small" \
     "heap_4,malloc-failed-hook,assert-hook,clear-on-free,heap-protector,application-allocated-heap" \
     "heap_5,malloc-failed-hook,assert-hook,clear-on-free,heap-protector" \
     "heap_2,malloc-failed-hook,assert-hook,clear-on-free,application-allocated-heap"; do

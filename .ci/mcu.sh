@@ -146,7 +146,7 @@ program() {
 panic_syms='panic|slice_index|unwrap_failed|expect_failed|bounds_check|core::fmt|gimli|addr2line|backtrace'
 
 echo "mcu.sh: no panic path (firmware linked with --gc-sections, host and Thumb-2)"
-printf '| scheme | Thumb-2 heap code (bytes) | host program .text (bytes) |\n|---|---:|---:|\n' >"$work/table"
+printf '| scheme | Thumb-2 heap code (bytes) | with feature small | host program .text (bytes) |\n|---|---:|---:|---:|\n' >"$work/table"
 for n in 1 2 4 5; do
     fns_var="fns_$n"
     program "${!fns_var}" "$work/main$n.c"
@@ -162,6 +162,18 @@ for n in 1 2 4 5; do
         exit 1
     fi
     thumb=$(python3 "$root/.ci/heap_text.py" "$work/fw$n.elf" arm-none-eabi-nm)
+    # The same with the `small` feature (one allocation path, one free path).
+    RTOS_HEAP_TOTAL_HEAP_SIZE=16384 cargo build -q -p rtos-heap-ffi --lib --profile ffi-size \
+        --no-default-features --features "heap_$n,small" --target thumbv7m-none-eabi 2>&1 \
+        | { grep -v -e cdylib -e '^$' || true; }
+    arm-none-eabi-gcc -mcpu=cortex-m3 -mthumb -Os -ffunction-sections -fdata-sections \
+        -Wl,--gc-sections --specs=nosys.specs -Wno-builtin-declaration-mismatch \
+        "$work/main$n.c" "$lib" -o "$work/fws$n.elf" 2>&1 | { grep -v 'GNU-stack\|NOTE\|^$' || true; }
+    if arm-none-eabi-nm -C "$work/fws$n.elf" | grep -iE "$panic_syms"; then
+        echo "mcu.sh: heap_$n small (Thumb-2) links a panic path (above)" >&2
+        exit 1
+    fi
+    small=$(python3 "$root/.ci/heap_text.py" "$work/fws$n.elf" arm-none-eabi-nm)
     # Host (x86-64), the release profile of the C library.
     RTOS_HEAP_TOTAL_HEAP_SIZE=16384 cargo build -q -p rtos-heap-ffi --lib --profile ffi-release \
         --no-default-features --features "heap_$n"
@@ -173,7 +185,7 @@ for n in 1 2 4 5; do
         exit 1
     fi
     host=$(size -A "$work/host$n" | awk '$1 == ".text" { print $2 }')
-    printf '| heap_%s | %s | %s |\n' "$n" "$thumb" "$host" >>"$work/table"
+    printf '| heap_%s | %s | %s | %s |\n' "$n" "$thumb" "$small" "$host" >>"$work/table"
 done
 cat "$work/table"
 

@@ -72,10 +72,18 @@ impl Ffi {
     }
 
     /// Applies the build options and gives heap_1/2/4 its array, once (lazily, as FreeRTOS).
+    #[inline]
     pub fn prepare(&mut self) {
-        if self.ready {
-            return;
+        if !self.ready {
+            self.prepare_once();
         }
+    }
+
+    /// The first [`prepare`](Self::prepare): out of line (it runs once; every entry point calls
+    /// `prepare`).
+    #[cold]
+    #[inline(never)]
+    fn prepare_once(&mut self) {
         self.ready = true;
         #[cfg(any(rtos_heap_scheme = "1", rtos_heap_scheme = "2", rtos_heap_scheme = "4"))]
         {

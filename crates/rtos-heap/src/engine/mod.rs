@@ -375,8 +375,9 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
 
     /// `pvPortMalloc` of `size` bytes (aligned to `portBYTE_ALIGNMENT`): returns the payload.
     /// Always inlined: out of line, its `Result` goes through memory (measured: +10 instructions
-    /// per allocation).
-    #[inline(always)]
+    /// per allocation); with the `small` feature, out of line (one copy for malloc and calloc).
+    #[cfg_attr(not(feature = "small"), inline(always))]
+    #[cfg_attr(feature = "small", inline(never))]
     pub fn malloc(&mut self, size: usize) -> Result<NonNull<u8>, AllocError> {
         if !self.full_check(Operation::Allocate) {
             self.failed += 1;
@@ -678,7 +679,7 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         ptr: NonNull<u8>,
         layout: Option<Layout>,
     ) -> Result<(), FreeError> {
-        if I::END_MARKERS && !cfg!(feature = "validate-full") {
+        if I::END_MARKERS && !cfg!(feature = "validate-full") && !cfg!(feature = "small") {
             // The common case in few instructions: a good pointer into the first region.
             if let Some((block, size)) = self.validate_fast(ptr, layout) {
                 if self.release(block, size, Operation::Free) {
