@@ -4,221 +4,29 @@
 //! - `traces/*.trace.txt`: real FreeRTOS application traces through `Heap4<Host64>` must reproduce
 //!   every block offset the real heap_4 returned and its final statistics.
 
+extern crate alloc;
+
 mod common;
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::path::Path;
 use std::ptr::NonNull;
 
 use rtos_heap::{
-    AllocError, BlockKind, FreeIndex, Heap1, Heap2, Heap4, Heap5, HeapRegion, Host64, RawHeap,
-    SizeTree, Target, TargetLayout,
+    AllocError, Heap1, Heap2, Heap4, Heap5, Host64, RawHeap, SizeTree, Target, TargetLayout,
 };
 
-/// What the vector driver needs from a scheme beyond [`RawHeap`].
-trait Subject: RawHeap + Sized {
-    /// Prints heap_4/5's full statistics line (else only the free size).
-    const FULL_STATS: bool;
-    const HAS_CALLOC: bool;
-    const HAS_MIN_RESET: bool;
-    fn make(array: *mut u8, len: usize) -> Self;
-    fn walk(&self, array: usize) -> String;
-    /// `vPortInitialiseBlocks`.
-    fn initialise_blocks(&mut self) {}
-}
+#[path = "common/vector_driver.rs"]
+mod vector_driver;
 
-fn walk_blocks(blocks: impl Iterator<Item = rtos_heap::BlockInfo>, array: usize) -> String {
-    let mut s = String::from("w");
-    for b in blocks {
-        let off = b.address - array;
-        match b.kind {
-            BlockKind::Allocated => write!(s, " {off}:{}:A", b.size),
-            BlockKind::Free => write!(s, " {off}:{}:F", b.size),
-            BlockKind::EndMarker => write!(s, " {off}:M"),
-            BlockKind::Corrupt => write!(s, " {off}:{}:CORRUPT", b.size),
-        }
-        .unwrap();
-    }
-    s
-}
+use vector_driver::Subject;
 
-impl<T: TargetLayout> Subject for Heap1<T> {
-    const FULL_STATS: bool = false;
-    const HAS_CALLOC: bool = false;
-    const HAS_MIN_RESET: bool = false;
-    fn make(array: *mut u8, len: usize) -> Self {
-        let mut h = Heap1::new();
-        // SAFETY: a leaked buffer of `len` bytes.
-        unsafe { h.init_from_raw(NonNull::new(array).unwrap(), len).unwrap() };
-        h
-    }
-    fn walk(&self, _array: usize) -> String {
-        format!("w used={}", self.used_bytes())
-    }
-    fn initialise_blocks(&mut self) {
-        // SAFETY: the vector driver forgets every id at `i`/`R` (heap_1: `i` is a reset).
-        unsafe { self.reset() };
-    }
-}
-
-impl<T: TargetLayout, I: FreeIndex> Subject for Heap2<T, I> {
-    const FULL_STATS: bool = false;
-    const HAS_CALLOC: bool = true;
-    const HAS_MIN_RESET: bool = false;
-    fn make(array: *mut u8, len: usize) -> Self {
-        let mut h = Heap2::<T, I>::new();
-        // SAFETY: a leaked buffer of `len` bytes.
-        unsafe { h.init_from_raw(NonNull::new(array).unwrap(), len).unwrap() };
-        h
-    }
-    fn walk(&self, array: usize) -> String {
-        walk_blocks(self.blocks(), array)
-    }
-}
-
-impl<T: TargetLayout, I: FreeIndex> Subject for Heap4<T, I> {
-    const FULL_STATS: bool = true;
-    const HAS_CALLOC: bool = true;
-    const HAS_MIN_RESET: bool = true;
-    fn make(array: *mut u8, len: usize) -> Self {
-        let mut h = Heap4::<T, I>::new();
-        // SAFETY: a leaked buffer of `len` bytes.
-        unsafe { h.init_from_raw(NonNull::new(array).unwrap(), len).unwrap() };
-        h
-    }
-    fn walk(&self, array: usize) -> String {
-        walk_blocks(self.blocks(), array)
-    }
-}
-
-/// The heap_5 regions of the vectors, `offset:size` in the 65536-byte array.
-const REGIONS: [(usize, usize); 4] = [(0, 1000), (1003, 2000), (4096, 20000), (30000, 35536)];
-
-impl<T: TargetLayout, I: FreeIndex> Subject for Heap5<T, 4, I> {
-    const FULL_STATS: bool = true;
-    const HAS_CALLOC: bool = true;
-    const HAS_MIN_RESET: bool = true;
-    fn make(array: *mut u8, _len: usize) -> Self {
-        let mut h = Heap5::<T, 4, I>::new();
-        let regions = REGIONS.map(|(off, size)| HeapRegion {
-            // SAFETY: every region lies inside the 65536-byte buffer.
-            start: unsafe { array.add(off) },
-            size,
-        });
-        // SAFETY: disjoint parts of a leaked buffer.
-        unsafe { h.define_regions_raw(&regions).unwrap() };
-        h
-    }
-    fn walk(&self, array: usize) -> String {
-        walk_blocks(self.blocks(), array)
-    }
-}
-
-fn parse_num(s: &str) -> u128 {
-    match s.strip_prefix("0x") {
-        Some(h) => u128::from_str_radix(h, 16).unwrap(),
-        None => s.parse().unwrap(),
-    }
-}
-
-/// Replays a vector trace and returns the output lines the C harness would print (without its
-/// `!`/`e` notes).
+/// Replays a vector trace through the shared driver (also run on a Cortex-M3 by
+/// `examples/qemu-cortex-m`) and returns the output lines the C harness would print.
 fn run_vector<H: Subject>(trace: &str, word: usize, misalign: usize) -> Vec<String> {
-    let size_max: u128 = if word == 4 {
-        u32::MAX as u128
-    } else {
-        u64::MAX as u128
-    };
-    let (array, len) = common::buffer(65536, misalign);
-    let base = array as usize;
-    let mut heap = H::make(array, len);
-    let mut ids: HashMap<String, Option<NonNull<u8>>> = HashMap::new();
-    let mut hooks = 0usize;
+    let (array, _len) = common::buffer(65536, misalign);
     let mut out = Vec::new();
-    let off = |p: Option<NonNull<u8>>| p.map_or(-1, |p| (p.as_ptr() as usize - base) as i64);
-    for line in trace.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let f: Vec<&str> = line.split_whitespace().collect();
-        match f[0] {
-            "a" => {
-                let n = parse_num(f[2]);
-                if n > size_max {
-                    continue;
-                }
-                let r = heap.malloc(n as usize);
-                if r.is_err() {
-                    hooks += 1;
-                }
-                let p = r.ok();
-                out.push(format!("a {} {}", f[1], off(p)));
-                ids.insert(f[1].to_string(), p);
-            }
-            "c" => {
-                let (n, s) = (parse_num(f[2]), parse_num(f[3]));
-                if !H::HAS_CALLOC || n > size_max || s > size_max {
-                    continue;
-                }
-                let r = heap.calloc(n as usize, s as usize);
-                if let Err(e) = r {
-                    hooks += usize::from(e.calls_malloc_failed_hook());
-                }
-                if let Ok(p) = r {
-                    // SAFETY: a fresh block of n*s bytes.
-                    let bytes = unsafe { std::slice::from_raw_parts(p.as_ptr(), (n * s) as usize) };
-                    assert!(bytes.iter().all(|&b| b == 0), "calloc did not zero");
-                }
-                let p = r.ok();
-                out.push(format!("c {} {}", f[1], off(p)));
-                ids.insert(f[1].to_string(), p);
-            }
-            "f" => {
-                if let Some(Some(p)) = ids.remove(f[1]) {
-                    // SAFETY: the pointer came from this heap; a repeated free is refused, not UB.
-                    let _ = unsafe { heap.free(p, None) };
-                }
-            }
-            "s" => {
-                let st = heap.stats();
-                let mut s = format!("s xPortGetFreeHeapSize={}", heap.free_bytes());
-                if H::FULL_STATS {
-                    write!(
-                        s,
-                        " xPortGetMinimumEverFreeHeapSize={} xAvailableHeapSpaceInBytes={} \
-                         xSizeOfLargestFreeBlockInBytes={} xSizeOfSmallestFreeBlockInBytes={} \
-                         xNumberOfFreeBlocks={} xMinimumEverFreeBytesRemaining={} \
-                         xNumberOfSuccessfulAllocations={} xNumberOfSuccessfulFrees={}",
-                        heap.min_ever_free_bytes(),
-                        st.available_bytes,
-                        st.largest_free_block,
-                        st.smallest_free_block,
-                        st.free_blocks,
-                        st.min_ever_free,
-                        st.successful_allocations,
-                        st.successful_frees
-                    )
-                    .unwrap();
-                }
-                write!(s, " mallocFailedHook={hooks}").unwrap();
-                out.push(s);
-            }
-            "w" => out.push(heap.walk(base)),
-            "r" if H::HAS_MIN_RESET => heap.reset_min_ever_free(),
-            "i" => heap.initialise_blocks(),
-            "R" => {
-                // SAFETY: every id is forgotten just below; no old pointer is used again.
-                unsafe { heap.reset() };
-                ids.clear();
-            }
-            _ => {}
-        }
-        if let Err(e) = heap.check() {
-            panic!("check failed after `{line}`: {e}");
-        }
-    }
+    vector_driver::run_vector::<H>(trace, word, array, |l| out.push(l.to_string()));
     out
 }
 

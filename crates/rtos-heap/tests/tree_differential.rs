@@ -243,7 +243,8 @@ fn buffers(len: usize, misalign: usize) -> (*mut u8, *mut u8) {
     (one(), one())
 }
 
-fn heap4<T: TargetLayout, const VERIFY: bool>(
+/// heap_4 with the list against heap_4 with index `I`.
+fn heap4_against<T: TargetLayout, I: FreeIndex>(
     seed: u64,
     len: usize,
     ops: usize,
@@ -251,7 +252,7 @@ fn heap4<T: TargetLayout, const VERIFY: bool>(
 ) -> usize {
     single(
         Heap4::<T, AddressList>::new(),
-        Heap4::<T, AddressTree<VERIFY>>::new(),
+        Heap4::<T, I>::new(),
         seed,
         len,
         ops,
@@ -381,7 +382,7 @@ fn single_suite(salt: u64, per_run: usize, run: fn(u64, usize, usize, Sizes) -> 
 }
 
 fn heap4_suite<T: TargetLayout>(salt: u64, per_run: usize) -> usize {
-    single_suite(salt, per_run, heap4::<T, true>)
+    single_suite(salt, per_run, heap4_against::<T, AddressTree<true>>)
 }
 
 fn heap5_suite<T: TargetLayout>(salt: u64, per_run: usize) -> usize {
@@ -448,10 +449,10 @@ fn word4_align16() {
 /// placement and statistics only (plus `check()` every 256 operations) on 1 MiB.
 #[test]
 fn deep_trees() {
-    let n = heap4::<CortexM, true>(99, 1 << 18, 50_000, Sizes::Skewed)
-        + heap4::<Host64, true>(98, 1 << 18, 50_000, Sizes::Tiny)
-        + heap4::<CortexM, false>(97, 1 << 20, 100_000, Sizes::Skewed)
-        + heap4::<Host64, false>(96, 1 << 20, 100_000, Sizes::Tiny)
+    let n = heap4_against::<CortexM, AddressTree<true>>(99, 1 << 18, 50_000, Sizes::Skewed)
+        + heap4_against::<Host64, AddressTree<true>>(98, 1 << 18, 50_000, Sizes::Tiny)
+        + heap4_against::<CortexM, AddressTree<false>>(97, 1 << 20, 100_000, Sizes::Skewed)
+        + heap4_against::<Host64, AddressTree<false>>(96, 1 << 20, 100_000, Sizes::Tiny)
         + heap2::<CortexM, true>(95, 1 << 18, 50_000, Sizes::Mixed)
         + heap2::<Host64, false>(94, 1 << 20, 100_000, Sizes::Mixed);
     assert!(n >= 450_000);
@@ -492,30 +493,14 @@ fn span_limit() {
     assert_eq!(h4.malloc(8), Err(AllocError::Uninitialized));
 }
 
-/// heap_4 with the hybrid index (list below `HI` free blocks, tree above) against the list.
-fn hybrid<T: TargetLayout, const HI: usize>(
-    seed: u64,
-    len: usize,
-    ops: usize,
-    sizes: Sizes,
-) -> usize {
-    single(
-        Heap4::<T, AddressList>::new(),
-        Heap4::<T, Hybrid<HI>>::new(),
-        seed,
-        len,
-        ops,
-        sizes,
-    )
-}
-
 /// `Hybrid` with thresholds low enough that random heaps cross them all the time (4: tree above
 /// 4 free blocks, list again at 0; 16: tree above 16, list below 4): same offsets, refusals and
 /// statistics as the list after every operation, on four layouts.
 #[test]
 fn hybrid_against_the_list() {
     fn layout<T: TargetLayout>(salt: u64) -> usize {
-        single_suite(salt, 4000, hybrid::<T, 4>) + single_suite(salt + 1, 4000, hybrid::<T, 16>)
+        single_suite(salt, 4000, heap4_against::<T, Hybrid<4>>)
+            + single_suite(salt + 1, 4000, heap4_against::<T, Hybrid<16>>)
     }
     let n = layout::<CortexM>(11)
         + layout::<Host64>(13)

@@ -18,7 +18,6 @@
 
 extern crate alloc;
 
-use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::alloc::Layout;
@@ -29,8 +28,8 @@ use core::ptr::NonNull;
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hio};
 use rtos_heap::{
-    BlockKind, CortexM, FreeIndex, Heap1, Heap2, Heap4, Heap5, HeapRegion, LockedHeap, Pool,
-    RawHeap, Target, TargetLayout,
+    CortexM, Heap1, Heap2, Heap4, Heap5, HeapRegion, LockedHeap, Pool, RawHeap, Target,
+    TargetLayout,
 };
 
 include!(concat!(env!("OUT_DIR"), "/traces.rs"));
@@ -184,223 +183,20 @@ fn demo(out: &mut Out) {
     );
 }
 
-/// What the vector driver needs from a scheme beyond [`RawHeap`] (the host test's, on target).
-trait Subject: RawHeap + Sized {
-    const SCHEME: u8;
-    const FULL_STATS: bool;
-    const HAS_CALLOC: bool;
-    const HAS_MIN_RESET: bool;
-    fn make(array: *mut u8) -> Self;
-    fn walk(&self, array: usize, out: &mut String);
-    fn initialise_blocks(&mut self) {}
-}
+#[path = "../../../crates/rtos-heap/tests/common/vector_driver.rs"]
+mod vector_driver;
 
-fn walk_blocks(blocks: impl Iterator<Item = rtos_heap::BlockInfo>, array: usize, s: &mut String) {
-    s.push('w');
-    for b in blocks {
-        let off = b.address - array;
-        let _ = match b.kind {
-            BlockKind::Allocated => write!(s, " {off}:{}:A", b.size),
-            BlockKind::Free => write!(s, " {off}:{}:F", b.size),
-            BlockKind::EndMarker => write!(s, " {off}:M"),
-            BlockKind::Corrupt => write!(s, " {off}:{}:CORRUPT", b.size),
-        };
-    }
-}
+use vector_driver::{Subject, run_vector as replay};
 
-impl<T: TargetLayout> Subject for Heap1<T> {
-    const SCHEME: u8 = 1;
-    const FULL_STATS: bool = false;
-    const HAS_CALLOC: bool = false;
-    const HAS_MIN_RESET: bool = false;
-    fn make(array: *mut u8) -> Self {
-        let mut h = Heap1::new();
-        // SAFETY: the vector array, used by this heap alone for the run.
-        unsafe {
-            h.init_from_raw(NonNull::new(array).unwrap(), 65536)
-                .unwrap()
-        };
-        h
-    }
-    fn walk(&self, _array: usize, s: &mut String) {
-        let _ = write!(s, "w used={}", self.used_bytes());
-    }
-    fn initialise_blocks(&mut self) {
-        // SAFETY: the driver forgets every id at `i`/`R` (heap_1: `i` is a reset).
-        unsafe { self.reset() };
-    }
-}
-
-impl<T: TargetLayout, I: FreeIndex> Subject for Heap2<T, I> {
-    const SCHEME: u8 = 2;
-    const FULL_STATS: bool = false;
-    const HAS_CALLOC: bool = true;
-    const HAS_MIN_RESET: bool = false;
-    fn make(array: *mut u8) -> Self {
-        let mut h = Heap2::<T, I>::new();
-        // SAFETY: as for heap_1.
-        unsafe {
-            h.init_from_raw(NonNull::new(array).unwrap(), 65536)
-                .unwrap()
-        };
-        h
-    }
-    fn walk(&self, array: usize, s: &mut String) {
-        walk_blocks(self.blocks(), array, s)
-    }
-}
-
-impl<T: TargetLayout, I: FreeIndex> Subject for Heap4<T, I> {
-    const SCHEME: u8 = 4;
-    const FULL_STATS: bool = true;
-    const HAS_CALLOC: bool = true;
-    const HAS_MIN_RESET: bool = true;
-    fn make(array: *mut u8) -> Self {
-        let mut h = Heap4::<T, I>::new();
-        // SAFETY: as for heap_1.
-        unsafe {
-            h.init_from_raw(NonNull::new(array).unwrap(), 65536)
-                .unwrap()
-        };
-        h
-    }
-    fn walk(&self, array: usize, s: &mut String) {
-        walk_blocks(self.blocks(), array, s)
-    }
-}
-
-/// The heap_5 regions of the vectors, `offset:size` in the 65536-byte array.
-const REGIONS: [(usize, usize); 4] = [(0, 1000), (1003, 2000), (4096, 20000), (30000, 35536)];
-
-impl<T: TargetLayout, I: FreeIndex> Subject for Heap5<T, 4, I> {
-    const SCHEME: u8 = 5;
-    const FULL_STATS: bool = true;
-    const HAS_CALLOC: bool = true;
-    const HAS_MIN_RESET: bool = true;
-    fn make(array: *mut u8) -> Self {
-        let mut h = Heap5::<T, 4, I>::new();
-        let regions = REGIONS.map(|(off, size)| HeapRegion {
-            start: array.wrapping_add(off),
-            size,
-        });
-        // SAFETY: disjoint parts of the vector array, used by this heap alone for the run.
-        unsafe { h.define_regions_raw(&regions).unwrap() };
-        h
-    }
-    fn walk(&self, array: usize, s: &mut String) {
-        walk_blocks(self.blocks(), array, s)
-    }
-}
-
-fn parse_num(s: &str) -> u64 {
-    match s.strip_prefix("0x") {
-        Some(h) => u64::from_str_radix(h, 16).unwrap_or(u64::MAX),
-        None => s.parse().unwrap_or(u64::MAX),
-    }
-}
-
-/// Replays one trace on a fresh heap of type `H` over the vector array (`misalign` bytes past a
-/// 64-byte boundary) and prints the lines the C harness prints, after a header line.
+/// Replays one trace through `H` over the vector array (`misalign` bytes past a 64-byte boundary)
+/// and prints its lines after a `== CONFIG/NAME.heapS_32` header.
 fn run_vector<H: Subject>(name: &str, config: &str, trace: &str, misalign: usize, out: &mut Out) {
-    let array = VECTOR_MEM.ptr().wrapping_add(misalign);
-    let base = array as usize;
-    let mut heap = H::make(array);
-    let mut ids: BTreeMap<&str, Option<NonNull<u8>>> = BTreeMap::new();
-    let mut hooks = 0usize;
-    let mut line_out = String::with_capacity(256);
-    let _ = write!(line_out, "== {config}/{name}.heap{}_32", H::SCHEME);
-    out.line(&line_out);
-    let off = |p: Option<NonNull<u8>>| p.map_or(-1, |p| (p.as_ptr() as usize - base) as i64);
-    for line in trace.lines() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let mut f = line.split_whitespace();
-        let op = f.next().unwrap_or("");
-        let a1 = f.next().unwrap_or("");
-        let a2 = f.next().unwrap_or("");
-        let a3 = f.next().unwrap_or("");
-        line_out.clear();
-        match op {
-            "a" => {
-                let n = parse_num(a2);
-                if n > u64::from(u32::MAX) {
-                    continue; // the C harness prints an `e` line: beyond the target's size_t
-                }
-                let r = heap.malloc(n as usize);
-                hooks += usize::from(r.is_err());
-                let p = r.ok();
-                let _ = write!(line_out, "a {a1} {}", off(p));
-                ids.insert(a1, p);
-            }
-            "c" => {
-                let (n, s) = (parse_num(a2), parse_num(a3));
-                if !H::HAS_CALLOC || n > u64::from(u32::MAX) || s > u64::from(u32::MAX) {
-                    continue;
-                }
-                let r = heap.calloc(n as usize, s as usize);
-                if let Err(e) = r {
-                    hooks += usize::from(e.calls_malloc_failed_hook());
-                }
-                if let Ok(p) = r {
-                    // SAFETY: a fresh block of n * s bytes.
-                    let bytes =
-                        unsafe { core::slice::from_raw_parts(p.as_ptr(), (n * s) as usize) };
-                    assert!(bytes.iter().all(|&b| b == 0), "calloc did not zero");
-                }
-                let p = r.ok();
-                let _ = write!(line_out, "c {a1} {}", off(p));
-                ids.insert(a1, p);
-            }
-            "f" => {
-                if let Some(Some(p)) = ids.remove(a1) {
-                    // SAFETY: the pointer came from this heap; a repeated free is refused.
-                    let _ = unsafe { heap.free(p, None) };
-                }
-            }
-            "s" => {
-                let st = heap.stats();
-                let _ = write!(line_out, "s xPortGetFreeHeapSize={}", heap.free_bytes());
-                if H::FULL_STATS {
-                    let _ = write!(
-                        line_out,
-                        " xPortGetMinimumEverFreeHeapSize={} xAvailableHeapSpaceInBytes={} \
-                         xSizeOfLargestFreeBlockInBytes={} xSizeOfSmallestFreeBlockInBytes={} \
-                         xNumberOfFreeBlocks={} xMinimumEverFreeBytesRemaining={} \
-                         xNumberOfSuccessfulAllocations={} xNumberOfSuccessfulFrees={}",
-                        heap.min_ever_free_bytes(),
-                        st.available_bytes,
-                        st.largest_free_block,
-                        st.smallest_free_block,
-                        st.free_blocks,
-                        st.min_ever_free,
-                        st.successful_allocations,
-                        st.successful_frees
-                    );
-                }
-                let _ = write!(line_out, " mallocFailedHook={hooks}");
-            }
-            "w" => heap.walk(base, &mut line_out),
-            "r" if H::HAS_MIN_RESET => heap.reset_min_ever_free(),
-            "i" => heap.initialise_blocks(),
-            "R" => {
-                // SAFETY: every id is forgotten just below; no old pointer is used again.
-                unsafe { heap.reset() };
-                ids.clear();
-            }
-            _ => {}
-        }
-        if !line_out.is_empty() {
-            out.line(&line_out);
-        }
-        if let Err(e) = heap.check() {
-            panic!(
-                "{config}/{name}.heap{}: check failed after `{line}`: {e}",
-                H::SCHEME
-            );
-        }
-    }
+    let mut header = String::new();
+    let _ = write!(header, "== {config}/{name}.heap{}_32", H::SCHEME);
+    out.line(&header);
+    replay::<H>(trace, 4, VECTOR_MEM.ptr().wrapping_add(misalign), |l| {
+        out.line(l)
+    });
 }
 
 /// Every trace through heap_1/2/4/5 on the 32-bit layouts of every configuration.
