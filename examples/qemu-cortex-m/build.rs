@@ -1,5 +1,6 @@
 //! Puts `memory.x` on the linker's path and embeds the conformance traces of
-//! `../shared/vectors/traces` (or `$RTOS_HEAP_SHARED/vectors/traces`) into the firmware.
+//! `../shared/vectors/traces` (or `$RTOS_HEAP_SHARED/vectors/traces`) into the firmware; sets
+//! `cfg(armv6m)` for the Armv6-M build (`thumbv6m-none-eabi`).
 
 use std::path::PathBuf;
 
@@ -10,6 +11,10 @@ fn main() {
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rerun-if-changed=memory.x");
     println!("cargo:rerun-if-env-changed=RTOS_HEAP_SHARED");
+    println!("cargo:rustc-check-cfg=cfg(armv6m)");
+    if std::env::var("TARGET").is_ok_and(|t| t.starts_with("thumbv6m")) {
+        println!("cargo:rustc-cfg=armv6m");
+    }
 
     let shared = std::env::var_os("RTOS_HEAP_SHARED")
         .map(PathBuf::from)

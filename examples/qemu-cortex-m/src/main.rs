@@ -11,7 +11,13 @@
 //!    `a`/`c`/`s`/`w` lines) after a `== CONFIG/NAME.heapS_32` header over semihosting;
 //!    `compare.py` checks every line against the C build's `.out` file on the host.
 //!
-//! The exit status (semihosting) is 0 when everything ran; a panic prints its message and exits 1.
+//! The exit status (semihosting) is 0 when everything ran; a panic or a hard fault prints what
+//! happened and exits 1.
+//!
+//! Built for `thumbv6m-none-eabi` (Armv6-M: no compare-and-swap atomics, so the core runs on
+//! its critical-section paths only) the same firmware runs on the same board: Armv6-M code is a
+//! subset of Armv7-M. Unaligned accesses, which a Cortex-M3 performs and a Cortex-M0 faults on,
+//! are made to fault here too (`CCR.UNALIGN_TRP`), so that build runs as strictly as on an M0.
 
 #![no_std]
 #![no_main]
@@ -25,11 +31,11 @@ use core::fmt::Write as _;
 use core::mem::MaybeUninit;
 use core::ptr::NonNull;
 
-use cortex_m_rt::entry;
+use cortex_m_rt::{ExceptionFrame, entry, exception};
 use cortex_m_semihosting::{debug, hio};
 use rtos_heap::{
-    CortexM, Heap1, Heap2, Heap4, Heap5, HeapRegion, LockedHeap, Pool, RawHeap, Target,
-    TargetLayout,
+    AddressTree, CortexM, Heap1, Heap2, Heap4, Heap5, HeapRegion, Hybrid, LockedHeap, Pool,
+    RawHeap, SizeTree, Target, TargetLayout,
 };
 
 include!(concat!(env!("OUT_DIR"), "/traces.rs"));
@@ -86,6 +92,8 @@ impl Out {
 
 #[entry]
 fn main() -> ! {
+    #[cfg(armv6m)]
+    trap_unaligned();
     // SAFETY: GLOBAL_MEM is given to the global heap once, here, before any allocation.
     unsafe {
         HEAP.lock()
@@ -189,34 +197,104 @@ mod vector_driver;
 use vector_driver::{Subject, run_vector as replay};
 
 /// Replays one trace through `H` over the vector array (`misalign` bytes past a 64-byte boundary)
-/// and prints its lines after a `== CONFIG/NAME.heapS_32` header.
-fn run_vector<H: Subject>(name: &str, config: &str, trace: &str, misalign: usize, out: &mut Out) {
+/// and prints its lines after a `== CONFIG/NAME.heapS_32` header (`== CONFIG/NAME.heapS_32
+/// [INDEX]` for a scheme with another free-block index than FreeRTOS's list).
+fn run_vector<H: Subject>(
+    name: &str,
+    config: &str,
+    index: Option<&str>,
+    trace: &str,
+    misalign: usize,
+    out: &mut Out,
+) {
     let mut header = String::new();
     let _ = write!(header, "== {config}/{name}.heap{}_32", H::SCHEME);
+    if let Some(index) = index {
+        let _ = write!(header, " [{index}]");
+    }
     out.line(&header);
     replay::<H>(trace, 4, VECTOR_MEM.ptr().wrapping_add(misalign), |l| {
         out.line(l)
     });
 }
 
-/// Every trace through heap_1/2/4/5 on the 32-bit layouts of every configuration.
+/// Every trace through heap_1/2/4/5 on the 32-bit layouts of every configuration; where the
+/// alignment allows the trees (8 and 16), also heap_2 with its `SizeTree` (as the host's
+/// conformance test) and heap_4/heap_5 with the `AddressTree` and the `Hybrid` index.
 fn conformance(out: &mut Out) -> usize {
-    fn config<const A: usize>(name: &str, misalign: usize, out: &mut Out) -> usize
+    fn config<const A: usize>(c: &str, m: usize, o: &mut Out) -> usize
     where
         Target<4, A>: TargetLayout,
     {
-        for (trace_name, trace) in TRACES {
-            run_vector::<Heap1<Target<4, A>>>(trace_name, name, trace, misalign, out);
-            run_vector::<Heap2<Target<4, A>>>(trace_name, name, trace, misalign, out);
-            run_vector::<Heap4<Target<4, A>>>(trace_name, name, trace, misalign, out);
-            run_vector::<Heap5<Target<4, A>, 4>>(trace_name, name, trace, misalign, out);
+        for (t, tr) in TRACES {
+            run_vector::<Heap1<Target<4, A>>>(t, c, None, tr, m, o);
+            run_vector::<Heap2<Target<4, A>>>(t, c, None, tr, m, o);
+            run_vector::<Heap4<Target<4, A>>>(t, c, None, tr, m, o);
+            run_vector::<Heap5<Target<4, A>, 4>>(t, c, None, tr, m, o);
         }
         4 * TRACES.len()
     }
+    fn trees<const A: usize>(c: &str, m: usize, o: &mut Out) -> usize
+    where
+        Target<4, A>: TargetLayout,
+    {
+        for (t, tr) in TRACES {
+            run_vector::<Heap2<Target<4, A>, SizeTree<true>>>(t, c, Some("SizeTree"), tr, m, o);
+            run_vector::<Heap4<Target<4, A>, AddressTree<true>>>(
+                t,
+                c,
+                Some("AddressTree"),
+                tr,
+                m,
+                o,
+            );
+            run_vector::<Heap4<Target<4, A>, Hybrid<16>>>(t, c, Some("Hybrid<16>"), tr, m, o);
+            run_vector::<Heap5<Target<4, A>, 4, AddressTree<true>>>(
+                t,
+                c,
+                Some("AddressTree"),
+                tr,
+                m,
+                o,
+            );
+            run_vector::<Heap5<Target<4, A>, 4, Hybrid<16>>>(t, c, Some("Hybrid<16>"), tr, m, o);
+        }
+        5 * TRACES.len()
+    }
     config::<8>("a8_m0", 0, out)
+        + trees::<8>("a8_m0", 0, out)
         + config::<8>("a8_m3", 3, out)
+        + trees::<8>("a8_m3", 3, out)
         + config::<4>("a4_m0", 0, out)
         + config::<16>("a16_m0", 0, out)
+        + trees::<16>("a16_m0", 0, out)
+}
+
+/// Armv6-M build: unaligned loads and stores fault, as on a Cortex-M0 (the Cortex-M3 of the
+/// board would otherwise perform them).
+#[cfg(armv6m)]
+fn trap_unaligned() {
+    /// `CCR.UNALIGN_TRP`: every unaligned word or halfword access is a usage fault.
+    const UNALIGN_TRP: u32 = 1 << 3;
+    let peripherals = cortex_m::Peripherals::take().unwrap();
+    // SAFETY: setting UNALIGN_TRP changes no memory and no other bit of CCR; the code compiled for
+    // Armv6-M never relies on unaligned accesses.
+    unsafe { peripherals.SCB.ccr.modify(|r| r | UNALIGN_TRP) };
+    cortex_m::asm::dsb();
+    cortex_m::asm::isb();
+}
+
+/// A fault (an unaligned access in the Armv6-M build, a bad address …) fails the run at once
+/// instead of hanging until the script's timeout.
+#[exception]
+unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
+    if let Ok(mut h) = hio::hstdout() {
+        let _ = writeln!(h, "\nPANIC: hard fault at pc {:#010x}", frame.pc());
+    }
+    debug::exit(debug::EXIT_FAILURE);
+    loop {
+        cortex_m::asm::wfi();
+    }
 }
 
 #[panic_handler]
