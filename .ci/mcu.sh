@@ -1,15 +1,11 @@
 #!/usr/bin/env bash
-# The microcontroller side (issue 14), on a clean machine:
+# The microcontroller side (issue 14), on a clean machine. The cross builds (core crate for the
+# four embedded targets, C library for the Thumb targets) and the Rust firmware of
+# examples/qemu-cortex-m are .ci/mcu-rust.sh's; this script:
 #  - installs the four embedded targets and the ARM toolchain when missing;
-#  - builds the core crate for thumbv6m (no CAS: critical-section only), thumbv7m, thumbv7em and
-#    riscv32imac, with every feature set that changes code; and the C library, every scheme, for
-#    the Thumb targets;
 #  - proves that no panic path is linked: a firmware (Thumb-2) and a host program that reference
 #    the FreeRTOS heap functions are linked with --gc-sections against the C library of every
 #    scheme, and must contain no panic, bounds-check, unwrap or formatting symbol;
-#  - builds the firmware of examples/qemu-cortex-m (global allocator, heap_5 over two regions, a
-#    pool, and every conformance vector of the C original on the 32-bit layouts) and runs it on a
-#    Cortex-M3 under qemu-system-arm; every output line must equal the C original's;
 #  - builds the C test firmware (crates/rtos-heap-ffi/tests/mcu: the C tests' workload, newlib,
 #    semihosting) against the Thumb-2 library of every scheme and runs it under QEMU;
 #  - measures instructions per pvPortMalloc/vPortFree on the Cortex-M3 (QEMU -icount, SysTick) for
@@ -37,25 +33,6 @@ if ! command -v arm-none-eabi-gcc >/dev/null 2>&1 || ! command -v gcc >/dev/null
     apt-get install -y -qq gcc make cmake gcc-arm-none-eabi libnewlib-arm-none-eabi binutils \
         qemu-system-arm >/dev/null
 fi
-
-echo "mcu.sh: core crate for ${targets[*]}"
-for t in "${targets[@]}"; do
-    for f in "" heap-protector validate-cheap "validate-full,poison" "defmt,serde"; do
-        cargo build -q -p rtos-heap --no-default-features ${f:+--features "$f"} --target "$t"
-    done
-done
-
-echo "mcu.sh: the conformance vectors on a Cortex-M3 (examples/qemu-cortex-m under qemu-system-arm)"
-(
-    cd examples/qemu-cortex-m
-    export CARGO_TARGET_DIR="$CARGO_TARGET_DIR/qemu-cortex-m"
-    cargo build --release --locked -q
-    fw="$CARGO_TARGET_DIR/thumbv7m-none-eabi/release/rtos-heap-qemu-cortex-m"
-    arm-none-eabi-size "$fw"
-    timeout 600 qemu-system-arm -cpu cortex-m3 -machine mps2-an385 -nographic -monitor none \
-        -semihosting-config enable=on,target=native -kernel "$fw" >"$CARGO_TARGET_DIR/qemu.out"
-    python3 compare.py "${RTOS_HEAP_SHARED:-$root/../shared}" "$CARGO_TARGET_DIR/qemu.out"
-)
 
 echo "mcu.sh: the C test firmware (workload + xPortCheckHeap) on a Cortex-M3, every scheme"
 for n in 1 2 3 4 5; do
@@ -113,14 +90,6 @@ if [[ -f "$ref/heap_4.c" ]]; then
         run_speed "$speed/c.elf"
     done
 fi
-
-echo "mcu.sh: C library for the Thumb targets (every scheme; heap_4 also with critical-section)"
-for t in thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf; do
-    for f in heap_1 heap_2 heap_4 heap_5 "heap_4,critical-section" "heap_4,tree-index"; do
-        RTOS_HEAP_TOTAL_HEAP_SIZE=16384 cargo build -q -p rtos-heap-ffi --lib --profile ffi-size \
-            --no-default-features --features "$f" --target "$t" 2>&1 | { grep -v -e cdylib -e '^$' || true; }
-    done
-done
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
