@@ -145,6 +145,22 @@ impl<T: TargetLayout> Arena<T> {
         None
     }
 
+    /// Whether a fault is recorded and not yet taken, leaving it for [`take_fault`](Self::take_fault)
+    /// (always `false` without `validate-cheap`). An index that delegates an operation (`Hybrid`
+    /// to its current form) tells by it whether the operation was refused, without taking the
+    /// fault the engine reports.
+    #[inline(always)]
+    pub fn fault_pending(&self) -> bool {
+        #[cfg(feature = "validate-cheap")]
+        {
+            self.fault.load(Ordering::Relaxed) != NIL
+        }
+        #[cfg(not(feature = "validate-cheap"))]
+        {
+            false
+        }
+    }
+
     /// The most nodes a free list can have: a bound for walks that could otherwise cycle.
     #[inline(always)]
     pub fn max_nodes(&self) -> usize {

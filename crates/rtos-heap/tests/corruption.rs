@@ -463,6 +463,69 @@ fn damaged_free_lists_of_heap2_and_heap5_are_refused() {
     g.assert_guards();
 }
 
+/// A realloc that grows into its free upper neighbour removes the neighbour from the index; on a
+/// damaged index that removal is refused and writes nothing. `Hybrid` keeps a count of its free
+/// blocks (which decides its form, and which `check()` compares with the blocks it meets): the
+/// refused removal must leave it too, in list form and in tree form.
+#[cfg(feature = "validate-cheap")]
+#[test]
+fn refused_remove_keeps_the_hybrid_count() {
+    fn run<I: rtos_heap::FreeIndex>(form: &str) {
+        watch();
+        let mut g = Guarded::new();
+        let mut h = Heap4::<CortexM, I>::new();
+        // SAFETY: the guarded buffer outlives the heap (both live in this frame).
+        unsafe { h.init_from_raw(g.heap_ptr(), LEN).unwrap() };
+        let p: Vec<_> = (0..16).map(|_| h.malloc(24).unwrap()).collect();
+        for &b in p[1..12].iter().step_by(2) {
+            // SAFETY: live blocks, each freed once.
+            unsafe { h.free(b, None).unwrap() };
+        }
+        // Six holes of 32 bytes (1, 3, ..., 11) and the rest of the heap.
+        let free_blocks = h.stats().free_blocks;
+        h.check().unwrap();
+        // An overrun sets the allocated bit of every hole but 3: the removal of 3 meets one of
+        // them (the list's head, 1; a tree node on the path to 3, or one of 3's children).
+        let size_word = |i: usize| header_of::<CortexM>(p[i]).wrapping_add(CortexM::WORD);
+        let flip = || {
+            for i in [1, 5, 7, 9, 11] {
+                let w = size_word(i).cast::<u32>();
+                // SAFETY: the size word of a hole's header, inside the heap.
+                unsafe { w.write(w.read() ^ 1 << 31) };
+            }
+        };
+        flip();
+        let damaged = h.check().unwrap_err();
+        let free = h.free_bytes();
+        // 2 grows into 3 (32 + 32 bytes for a 48-byte payload): `index.remove(3)`, refused.
+        // SAFETY: `p[2]` is live, allocated with 24 bytes.
+        let r = unsafe { h.reallocate(p[2], l(24), 48) };
+        assert!(r.is_err(), "{form}: {r:?}");
+        let f = seen();
+        assert!(!f.is_empty(), "{form}");
+        if !validate::FULL {
+            assert_eq!(f[0].kind, CorruptionKind::BadLink, "{form}: {f:?}");
+            assert_eq!(f[0].operation, validate::Operation::Reallocate, "{form}");
+        }
+        assert_eq!(h.free_bytes(), free, "{form}");
+        assert_eq!(h.check(), Err(damaged), "{form}");
+        // Repaired, the heap is what it was: the count included.
+        flip();
+        assert_eq!(h.check(), Ok(()), "{form}");
+        assert_eq!(h.stats().free_blocks, free_blocks, "{form}");
+        // And the same realloc now takes 3.
+        // SAFETY: as above.
+        let q = unsafe { h.reallocate(p[2], l(24), 48) }.unwrap();
+        assert_eq!(q, p[2], "{form}");
+        assert_eq!(h.stats().free_blocks, free_blocks - 1, "{form}");
+        assert_eq!(h.check(), Ok(()), "{form}");
+        g.assert_guards();
+    }
+    // Seven free blocks: below 128 the list holds them, above 4 the tree.
+    run::<rtos_heap::Hybrid>("list form");
+    run::<rtos_heap::Hybrid<4>>("tree form");
+}
+
 /// With the protector the links in memory are masked: a plain offset written by an overrun never
 /// decodes to itself.
 #[cfg(feature = "heap-protector")]

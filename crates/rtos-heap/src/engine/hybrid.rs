@@ -192,6 +192,8 @@ impl<const HI: usize> FreeIndex for Hybrid<HI> {
         f: &mut HybridFound,
         rest: Option<(usize, usize)>,
     ) {
+        // `find` validated every link `take` follows: a take is never refused (the engine
+        // asserts that no fault was recorded), so the count always changes with it.
         if self.in_tree {
             self.tree.take(a, &mut f.path, rest);
         } else {
@@ -227,6 +229,11 @@ impl<const HI: usize> FreeIndex for Hybrid<HI> {
             self.tree.remove(a, block);
         } else {
             self.list.remove(a, block);
+        }
+        // A refused removal (a link did not check out) changed nothing. The fault stays
+        // recorded: the engine takes and reports it.
+        if a.fault_pending() {
+            return;
         }
         self.count -= 1;
         if self.count < self.low {
