@@ -64,15 +64,23 @@ run_speed() {
     timeout 300 qemu-system-arm -cpu cortex-m3 -machine mps2-an385 -nographic -monitor none \
         -semihosting-config enable=on,target=native -icount shift=0 -kernel "$1"
 }
+# speed_firmware NAME LABEL GCC_ARGS...: links startup.c and speed.c with the shared flags and
+# GCC_ARGS (optimisation, defines, then the heap: rtos-heap's archive or a C file) into
+# $speed/NAME.elf, and runs it, its result printed after "LABEL: ".
+speed_firmware() {
+    local name=$1 label=$2
+    shift 2
+    arm-none-eabi-gcc "${fw_flags[@]}" "$mcu_dir/startup.c" "$mcu_dir/speed.c" "$@" \
+        -o "$speed/$name.elf" 2>&1 | { grep -v -e 'GNU-stack' -e 'NOTE' || true; }
+    printf '%s: ' "$label"
+    run_speed "$speed/$name.elf"
+}
 for profile in ffi-size ffi-release; do
     RTOS_HEAP_TOTAL_HEAP_SIZE=98304 CARGO_TARGET_DIR="$speed/lib" cargo build -q -p rtos-heap-ffi \
         --lib --profile $profile --target thumbv7m-none-eabi --no-default-features --features heap_4 \
         2>&1 | { grep -v -e cdylib -e '^$' || true; }
-    arm-none-eabi-gcc "${fw_flags[@]}" -O2 "$mcu_dir/startup.c" "$mcu_dir/speed.c" \
-        "$speed/lib/thumbv7m-none-eabi/$profile/librtos_heap_ffi.a" -o "$speed/rust.elf" 2>&1 \
-        | { grep -v -e 'GNU-stack' -e 'NOTE' || true; }
-    printf 'rtos-heap heap_4, profile %s: ' "$profile"
-    run_speed "$speed/rust.elf"
+    speed_firmware rust "rtos-heap heap_4, profile $profile" -O2 \
+        "$speed/lib/thumbv7m-none-eabi/$profile/librtos_heap_ffi.a"
 done
 if [[ -f "$ref/heap_4.c" ]]; then
     mkdir -p "$speed/inc"
@@ -83,11 +91,8 @@ if [[ -f "$ref/heap_4.c" ]]; then
     for asserts in off on; do
         flag=""
         [[ $asserts == off ]] && flag=-DORACLE_NO_ASSERTS
-        arm-none-eabi-gcc "${fw_flags[@]}" -Os -DC_HEAP $flag -DconfigTOTAL_HEAP_SIZE=98304 \
-            -I"$speed/inc" -I"$ref" "$mcu_dir/startup.c" "$mcu_dir/speed.c" "$ref/heap_4.c" \
-            -o "$speed/c.elf" 2>&1 | { grep -v -e 'GNU-stack' -e 'NOTE' || true; }
-        printf 'FreeRTOS heap_4.c -Os, asserts %s: ' "$asserts"
-        run_speed "$speed/c.elf"
+        speed_firmware c "FreeRTOS heap_4.c -Os, asserts $asserts" -Os -DC_HEAP $flag \
+            -DconfigTOTAL_HEAP_SIZE=98304 -I"$speed/inc" -I"$ref" "$ref/heap_4.c"
     done
 fi
 
