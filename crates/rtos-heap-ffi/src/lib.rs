@@ -85,7 +85,7 @@ use core::ptr::{self, NonNull};
 
 use rtos_heap::{CheckErrorKind, FreeError, RawHeap};
 
-use state::heap;
+use state::{heap, heap_read};
 
 /// `configTOTAL_HEAP_SIZE` of this build (`RTOS_HEAP_TOTAL_HEAP_SIZE` at build time; heap_1/2/4).
 pub const TOTAL_HEAP_SIZE: usize = config::TOTAL_HEAP_SIZE;
@@ -223,16 +223,22 @@ pub const heapWALK_END_MARKER: u32 = 3;
 /// [`HeapBlockInfo_t::ulKind`]: a header that does not check out (the walk of its region stops).
 pub const heapWALK_CORRUPT: u32 = 4;
 
+/// The `heapFAULT_…` code of a refused free: the core's discriminant (the same values, checked
+/// below), `heapFAULT_OTHER` for what C cannot meet.
 fn fault_code(e: FreeError) -> i32 {
-    match e {
-        FreeError::OutsideHeap => heapFAULT_OUTSIDE_HEAP,
-        FreeError::Misaligned => heapFAULT_MISALIGNED,
-        FreeError::DoubleFree => heapFAULT_DOUBLE_FREE,
-        FreeError::NotABlock => heapFAULT_NOT_A_BLOCK,
-        FreeError::Corrupted => heapFAULT_CORRUPTED,
-        _ => heapFAULT_OTHER,
+    if e == FreeError::LayoutMismatch {
+        return heapFAULT_OTHER;
     }
+    e as i32
 }
+
+const _: () = {
+    assert!(FreeError::OutsideHeap as i32 == heapFAULT_OUTSIDE_HEAP);
+    assert!(FreeError::Misaligned as i32 == heapFAULT_MISALIGNED);
+    assert!(FreeError::DoubleFree as i32 == heapFAULT_DOUBLE_FREE);
+    assert!(FreeError::NotABlock as i32 == heapFAULT_NOT_A_BLOCK);
+    assert!(FreeError::Corrupted as i32 == heapFAULT_CORRUPTED);
+};
 
 fn check_code(kind: CheckErrorKind) -> i32 {
     match kind {
@@ -304,24 +310,17 @@ pub unsafe extern "C" fn vPortFree(pv: *mut c_void) {
 #[cfg(any(rtos_heap_scheme = "2", rtos_heap_scheme = "4", rtos_heap_scheme = "5"))]
 #[unsafe(no_mangle)]
 pub extern "C" fn pvPortCalloc(xNum: usize, xSize: usize) -> *mut c_void {
-    if xNum.checked_mul(xSize).is_none() {
+    let Some(n) = xNum.checked_mul(xSize) else {
         return ptr::null_mut();
-    }
-    let r = {
-        let mut st = heap();
-        st.prepare_alloc();
-        // The block is zeroed under the lock (FreeRTOS zeroes it after resuming): same result.
-        st.heap.calloc(xNum, xSize)
     };
-    match r {
-        Ok(p) => p.as_ptr().cast(),
-        Err(e) => {
-            if e.calls_malloc_failed_hook() {
-                hooks::malloc_failed();
-            }
-            ptr::null_mut()
-        }
+    // As FreeRTOS: an allocation (lock, hook on failure), then the zeroing outside the lock. One
+    // allocation path for both functions keeps the code small.
+    let p = pvPortMalloc(n);
+    if !p.is_null() {
+        // SAFETY: `p` is a fresh block of at least `n` payload bytes, owned by nobody else yet.
+        unsafe { p.cast::<u8>().write_bytes(0, n) };
     }
+    p
 }
 
 /// `xPortGetFreeHeapSize` (heap_1/2/4/5): free bytes now. heap_1/2 report the whole adjusted array
@@ -330,7 +329,10 @@ pub extern "C" fn pvPortCalloc(xNum: usize, xSize: usize) -> *mut c_void {
 #[unsafe(no_mangle)]
 pub extern "C" fn xPortGetFreeHeapSize() -> usize {
     // One read, no lock, as FreeRTOS: the heap publishes it at the end of every operation.
-    state::FREE_BYTES.load(core::sync::atomic::Ordering::Relaxed)
+    state::SHARED
+        .published
+        .free
+        .load(core::sync::atomic::Ordering::Relaxed)
 }
 
 /// `xPortGetMinimumEverFreeHeapSize` (heap_4/5): the lowest free bytes since start or since the
@@ -339,7 +341,10 @@ pub extern "C" fn xPortGetFreeHeapSize() -> usize {
 #[unsafe(no_mangle)]
 pub extern "C" fn xPortGetMinimumEverFreeHeapSize() -> usize {
     // One read, no lock, as FreeRTOS (see `xPortGetFreeHeapSize`).
-    state::MIN_EVER_FREE.load(core::sync::atomic::Ordering::Relaxed)
+    state::SHARED
+        .published
+        .min_ever
+        .load(core::sync::atomic::Ordering::Relaxed)
 }
 
 /// `xPortResetHeapMinimumEverFreeHeapSize` (heap_4/5): the minimum ever becomes the current free
@@ -352,9 +357,10 @@ pub extern "C" fn xPortResetHeapMinimumEverFreeHeapSize() {
     st.heap.reset_min_ever_free();
 }
 
-/// The heap's statistics under the lock (laying a lazily initialised heap out as needed).
+/// The heap's statistics under the lock.
+#[inline(always)]
 fn current_stats() -> rtos_heap::HeapStats {
-    let mut st = heap();
+    let mut st = heap_read();
     st.prepare();
     st.heap.stats()
 }
@@ -370,7 +376,9 @@ pub unsafe extern "C" fn vPortGetHeapStats(pxHeapStats: *mut HeapStats_t) {
     if pxHeapStats.is_null() {
         return;
     }
-    let s = current_stats();
+    let mut st = heap_read();
+    st.prepare();
+    let s = st.heap.stats();
     let out = HeapStats_t {
         xAvailableHeapSpaceInBytes: s.available_bytes,
         xSizeOfLargestFreeBlockInBytes: s.largest_free_block,
@@ -381,6 +389,7 @@ pub unsafe extern "C" fn vPortGetHeapStats(pxHeapStats: *mut HeapStats_t) {
         xNumberOfSuccessfulFrees: s.successful_frees,
     };
     // SAFETY: the caller's contract: a valid, writable `HeapStats_t` (alignment included).
+    // Written under the lock: nothing is kept across the unlock call.
     unsafe { pxHeapStats.write(out) };
 }
 
@@ -503,7 +512,7 @@ unsafe fn define_regions(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn xPortCheckHeap(puxFaultAddress: *mut usize) -> i32 {
     let r = {
-        let mut st = heap();
+        let mut st = heap_read();
         st.prepare();
         st.heap.check()
     };
@@ -521,7 +530,7 @@ pub unsafe extern "C" fn xPortCheckHeap(puxFaultAddress: *mut usize) -> i32 {
 /// Extra: frees refused so far (double frees, foreign pointers …), for every scheme.
 #[unsafe(no_mangle)]
 pub extern "C" fn xPortGetRejectedFreeCount() -> usize {
-    let mut st = heap();
+    let mut st = heap_read();
     st.prepare();
     st.heap.stats().rejected_frees
 }
@@ -529,7 +538,7 @@ pub extern "C" fn xPortGetRejectedFreeCount() -> usize {
 /// Extra: allocations that returned NULL so far, for every scheme.
 #[unsafe(no_mangle)]
 pub extern "C" fn xPortGetFailedAllocationCount() -> usize {
-    let mut st = heap();
+    let mut st = heap_read();
     st.prepare();
     st.heap.stats().failed_allocations
 }
@@ -565,7 +574,7 @@ pub unsafe extern "C" fn vPortGetHeapStatsEx(pxStats: *mut HeapStatsEx_t) {
 /// previous handler.
 #[unsafe(no_mangle)]
 pub extern "C" fn vPortSetHeapFaultHandler(pxHandler: HeapFaultHandler_t) -> HeapFaultHandler_t {
-    let mut st = heap();
+    let mut st = heap_read();
     core::mem::replace(&mut st.fault_handler, pxHandler)
 }
 
@@ -650,7 +659,7 @@ pub unsafe extern "C" fn uxPortHeapWalk(
 ) -> usize {
     use rtos_heap::BlockKind;
 
-    let mut st = heap();
+    let mut st = heap_read();
     st.prepare();
     let mut n = 0;
     for b in st.heap.blocks() {

@@ -1,8 +1,9 @@
 //! The one heap of the library: the scheme chosen by the cargo feature, its memory, and the
 //! FreeRTOSConfig.h options applied to it.
 
+use core::sync::atomic::AtomicUsize;
 #[cfg(not(rtos_heap_scheme = "3"))]
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::Ordering;
 
 use crate::HeapFaultHandler_t;
 use crate::config::BYTE_ALIGNMENT;
@@ -37,14 +38,27 @@ pub(crate) type Scheme = rtos_heap::Heap4<Port, Index>;
 #[cfg(rtos_heap_scheme = "5")]
 pub(crate) type Scheme = rtos_heap::Heap5<Port, { crate::config::MAX_REGIONS }, Index>;
 
+/// The scheme as the program starts: heap_2/heap_4 hold `ucHeap` already (laid out at the first
+/// allocation, as FreeRTOS), so no code runs to give it; heap_1 is given it at its first use.
 const fn new_scheme() -> Scheme {
     #[cfg(rtos_heap_scheme = "3")]
     {
         rtos_heap::Heap3::new(crate::libc::LIBC)
     }
-    #[cfg(not(rtos_heap_scheme = "3"))]
+    #[cfg(rtos_heap_scheme = "1")]
     {
         Scheme::new()
+    }
+    #[cfg(any(rtos_heap_scheme = "2", rtos_heap_scheme = "4"))]
+    {
+        // SAFETY: `ucHeap` is `TOTAL_HEAP_SIZE` bytes that nothing but this heap uses, for the
+        // life of the program (build.rs keeps TOTAL_HEAP_SIZE >= 64, so it holds a block).
+        unsafe { Scheme::from_raw(heap_array(), crate::TOTAL_HEAP_SIZE) }
+            .with_clear_on_free(cfg!(feature = "clear-on-free"))
+    }
+    #[cfg(rtos_heap_scheme = "5")]
+    {
+        Scheme::new().with_clear_on_free(cfg!(feature = "clear-on-free"))
     }
 }
 
@@ -52,10 +66,11 @@ const fn new_scheme() -> Scheme {
 pub(crate) struct Ffi {
     /// The scheme.
     pub heap: Scheme,
-    /// The options were applied and (heap_1/2/4) `ucHeap` given to the scheme.
+    /// heap_1: `ucHeap` was given to the scheme.
+    #[cfg(rtos_heap_scheme = "1")]
     ready: bool,
     /// heap_4 with the protector: fetch the canary before the next allocation lays the heap out.
-    #[allow(dead_code)]
+    #[cfg(all(feature = "heap-protector", rtos_heap_scheme = "4"))]
     canary_due: bool,
     /// `vPortSetHeapFaultHandler`.
     pub fault_handler: HeapFaultHandler_t,
@@ -65,15 +80,19 @@ impl Ffi {
     const fn new() -> Self {
         Ffi {
             heap: new_scheme(),
+            #[cfg(rtos_heap_scheme = "1")]
             ready: false,
+            #[cfg(all(feature = "heap-protector", rtos_heap_scheme = "4"))]
             canary_due: true,
             fault_handler: None,
         }
     }
 
-    /// Applies the build options and gives heap_1/2/4 its array, once (lazily, as FreeRTOS).
-    #[inline]
+    /// heap_1: gives it `ucHeap`, once (at the first use, as FreeRTOS). The other schemes start
+    /// with everything they need ([`new_scheme`]).
+    #[inline(always)]
     pub fn prepare(&mut self) {
+        #[cfg(rtos_heap_scheme = "1")]
         if !self.ready {
             self.prepare_once();
         }
@@ -81,26 +100,18 @@ impl Ffi {
 
     /// The first [`prepare`](Self::prepare): out of line (it runs once; every entry point calls
     /// `prepare`).
+    #[cfg(rtos_heap_scheme = "1")]
     #[cold]
     #[inline(never)]
     fn prepare_once(&mut self) {
         self.ready = true;
-        #[cfg(any(rtos_heap_scheme = "1", rtos_heap_scheme = "2", rtos_heap_scheme = "4"))]
-        {
-            if let Some(start) = core::ptr::NonNull::new(heap_array()) {
-                // SAFETY: `ucHeap` is `TOTAL_HEAP_SIZE` bytes that nothing but this heap uses, for
-                // the life of the program; `init_from_raw` only records it (blocks are written
-                // lazily).
-                let r = unsafe { self.heap.init_from_raw(start, crate::TOTAL_HEAP_SIZE) };
-                // Cannot fail: build.rs keeps TOTAL_HEAP_SIZE >= 64 and the array is given once.
-                debug_assert!(r.is_ok());
-            }
+        if let Some(start) = core::ptr::NonNull::new(heap_array()) {
+            // SAFETY: `ucHeap` is `TOTAL_HEAP_SIZE` bytes that nothing but this heap uses, for
+            // the life of the program.
+            let r = unsafe { self.heap.init_from_raw(start, crate::TOTAL_HEAP_SIZE) };
+            // Cannot fail: build.rs keeps TOTAL_HEAP_SIZE >= 64 and the array is given once.
+            debug_assert!(r.is_ok());
         }
-        #[cfg(all(
-            feature = "clear-on-free",
-            any(rtos_heap_scheme = "2", rtos_heap_scheme = "4", rtos_heap_scheme = "5")
-        ))]
-        self.heap.set_clear_on_free(true);
     }
 
     /// [`prepare`](Self::prepare), and for heap_4 with the protector the canary, fetched before the
@@ -121,7 +132,6 @@ impl Ffi {
         {
             // FreeRTOS forgets the regions: vPortDefineHeapRegions must be called again.
             self.heap = new_scheme();
-            self.ready = false;
         }
         #[cfg(not(rtos_heap_scheme = "5"))]
         {
@@ -129,35 +139,58 @@ impl Ffi {
             self.prepare();
             // SAFETY: vPortHeapResetState's contract: every pointer handed out before is dead.
             unsafe { self.heap.reset() };
-            self.canary_due = true;
+            #[cfg(all(feature = "heap-protector", rtos_heap_scheme = "4"))]
+            {
+                self.canary_due = true;
+            }
         }
     }
 }
 
-/// The heap, behind the build's lock. Reach it through [`heap`], which keeps [`FREE_BYTES`] and
-/// [`MIN_EVER_FREE`] up to date.
-static HEAP: lock_api::Mutex<Lock, Ffi> =
-    lock_api::Mutex::const_new(<Lock as lock_api::RawMutex>::INIT, Ffi::new());
+/// The free bytes and the minimum ever as of the last heap operation, for
+/// `xPortGetFreeHeapSize` / `xPortGetMinimumEverFreeHeapSize`: one aligned word read each without
+/// the lock, as FreeRTOS reads `xFreeBytesRemaining` (a word-sized aligned load is atomic on every
+/// target, and the value is only ever a snapshot). Before anything ran: what FreeRTOS reports then
+/// (heap_1/2: the adjusted array; heap_4/5: 0). heap_3 has none.
+#[cfg_attr(rtos_heap_scheme = "3", allow(dead_code))]
+pub(crate) struct Published {
+    pub free: AtomicUsize,
+    pub min_ever: AtomicUsize,
+}
 
-/// Free bytes as of the last heap operation, for `xPortGetFreeHeapSize`: one aligned word read
-/// without the lock, as FreeRTOS reads `xFreeBytesRemaining` (a word-sized aligned load is
-/// atomic on every target, and the value is only ever a snapshot). Before anything ran: what
-/// FreeRTOS reports then (heap_1/2: the adjusted array; heap_4/5: 0).
-#[cfg(not(rtos_heap_scheme = "3"))]
-pub(crate) static FREE_BYTES: AtomicUsize = AtomicUsize::new(INITIAL_FREE);
-/// The minimum ever free bytes as of the last heap operation (`xPortGetMinimumEverFreeHeapSize`).
-#[cfg(not(rtos_heap_scheme = "3"))]
-pub(crate) static MIN_EVER_FREE: AtomicUsize = AtomicUsize::new(INITIAL_FREE);
+/// The library's one static: the heap behind the build's lock, and the counters it publishes.
+/// Together, so that one address serves the lock, the heap and the stores of the counters.
+#[repr(C)]
+pub(crate) struct Shared {
+    pub published: Published,
+    /// Reach it through [`heap`], which keeps `published` up to date, or [`heap_read`].
+    heap: lock_api::Mutex<Lock, Ffi>,
+}
+
+/// See [`Shared`].
+pub(crate) static SHARED: Shared = Shared {
+    published: Published {
+        free: AtomicUsize::new(INITIAL_FREE),
+        min_ever: AtomicUsize::new(INITIAL_FREE),
+    },
+    heap: lock_api::Mutex::const_new(<Lock as lock_api::RawMutex>::INIT, Ffi::new()),
+};
 
 #[cfg(any(rtos_heap_scheme = "1", rtos_heap_scheme = "2"))]
 const INITIAL_FREE: usize = crate::TOTAL_HEAP_SIZE - BYTE_ALIGNMENT;
-#[cfg(any(rtos_heap_scheme = "4", rtos_heap_scheme = "5"))]
+#[cfg(any(rtos_heap_scheme = "3", rtos_heap_scheme = "4", rtos_heap_scheme = "5"))]
 const INITIAL_FREE: usize = 0;
 
 /// The heap, locked; the published counters are refreshed when the guard goes (before the lock
 /// is released).
 pub(crate) fn heap() -> HeapGuard {
-    HeapGuard(HEAP.lock())
+    HeapGuard(SHARED.heap.lock())
+}
+
+/// The heap, locked, for a call that changes no counter (statistics, checks, the block walk):
+/// nothing is published when the guard goes.
+pub(crate) fn heap_read() -> lock_api::MutexGuard<'static, Lock, Ffi> {
+    SHARED.heap.lock()
 }
 
 /// A locked heap (see [`heap`]).
@@ -182,8 +215,14 @@ impl Drop for HeapGuard {
         #[cfg(not(rtos_heap_scheme = "3"))]
         {
             use rtos_heap::RawHeap;
-            FREE_BYTES.store(self.0.heap.free_bytes(), Ordering::Relaxed);
-            MIN_EVER_FREE.store(self.0.heap.min_ever_free_bytes(), Ordering::Relaxed);
+            SHARED
+                .published
+                .free
+                .store(self.0.heap.free_bytes(), Ordering::Relaxed);
+            SHARED
+                .published
+                .min_ever
+                .store(self.0.heap.min_ever_free_bytes(), Ordering::Relaxed);
         }
     }
 }
@@ -192,7 +231,7 @@ impl Drop for HeapGuard {
     any(rtos_heap_scheme = "1", rtos_heap_scheme = "2", rtos_heap_scheme = "4"),
     not(feature = "application-allocated-heap")
 ))]
-fn heap_array() -> *mut u8 {
+const fn heap_array() -> *mut u8 {
     use core::cell::UnsafeCell;
 
     /// `static uint8_t ucHeap[configTOTAL_HEAP_SIZE]`, aligned so that no bytes are lost to
@@ -213,7 +252,7 @@ fn heap_array() -> *mut u8 {
     any(rtos_heap_scheme = "1", rtos_heap_scheme = "2", rtos_heap_scheme = "4"),
     feature = "application-allocated-heap"
 ))]
-fn heap_array() -> *mut u8 {
+const fn heap_array() -> *mut u8 {
     unsafe extern "C" {
         /// configAPPLICATION_ALLOCATED_HEAP: `uint8_t ucHeap[configTOTAL_HEAP_SIZE]` of the
         /// application.

@@ -47,28 +47,31 @@ impl fmt::Display for AllocError {
 }
 
 /// Why a free (or a realloc of an existing block) was refused. The heap is unchanged.
+///
+/// The discriminants are the C library's `heapFAULT_…` codes (`LayoutMismatch`, which C cannot
+/// meet, has 5, a code C does not use).
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum FreeError {
     /// The pointer lies outside every region of this heap (a foreign pointer), or the heap has no
     /// memory yet.
-    OutsideHeap,
+    OutsideHeap = 1,
     /// The pointer is inside the heap but not where a block's payload can start (not on the
     /// block grid, or inside an end marker).
-    Misaligned,
+    Misaligned = 2,
     /// The header in front of the pointer is a free block's: the block was already freed.
-    DoubleFree,
+    DoubleFree = 3,
     /// The header in front of the pointer does not check out (an interior pointer, or a header
     /// overwritten by a buffer overrun).
-    NotABlock,
+    NotABlock = 4,
     /// The `Layout` given with the free contradicts the block (larger than its payload, smaller
     /// than its allocation, or an alignment the pointer does not have).
-    LayoutMismatch,
+    LayoutMismatch = 5,
     /// The block checked out, but a validation level found the heap around it corrupted (a bad
     /// free-list link on the way to its place, or a failed `check()`); the free was refused before
     /// anything was written and the fault hook of [`validate`](crate::validate) was called.
-    Corrupted,
+    Corrupted = 7,
 }
 
 impl fmt::Display for FreeError {

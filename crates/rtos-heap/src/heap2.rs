@@ -49,4 +49,4 @@ impl<T: TargetLayout, I: FreeIndex> Heap2<T, I> {
 }
 
 crate::region::single_region_api!(Heap2, I);
-crate::engine_scheme!(Heap2<T, I>);
+crate::engine_scheme!(Heap2<T, I>, reset_lazy);

@@ -56,4 +56,4 @@ impl<T: TargetLayout, I: FreeIndex> Heap4<T, I> {
 }
 
 crate::region::single_region_api!(Heap4, I);
-crate::engine_scheme!(Heap4<T, I>);
+crate::engine_scheme!(Heap4<T, I>, reset_lazy);

@@ -123,4 +123,4 @@ impl<T: TargetLayout, const N: usize, I: FreeIndex> Default for Heap5<T, N, I> {
     }
 }
 
-crate::engine_scheme!(Heap5<T, const N: usize, I>);
+crate::engine_scheme!(Heap5<T, const N: usize, I>, reset_regions);

@@ -314,21 +314,26 @@ impl<'a, T: TargetLayout, I: engine::index::FreeIndex, const N: usize> Blocks<'a
 }
 
 /// Implements [`RawHeap`] and the block walk for a scheme that is a thin wrapper of the engine.
+/// `$reset` is the engine's reset of the scheme: `reset_lazy` (an array laid out at the first
+/// allocation) or `reset_regions` (regions laid out when given).
 macro_rules! engine_scheme {
-    ($name:ident < T $(, const $n:ident : usize)? >) => {
-        $crate::engine_scheme!(@impl $name [T: $crate::TargetLayout $(, const $n: usize)?] [T $(, $n)?]);
-    };
-    // A scheme with an index type parameter `I` (heap_4, heap_5).
-    ($name:ident < T $(, const $n:ident : usize)?, I >) => {
+    // A scheme with an index type parameter `I` (heap_2, heap_4, heap_5).
+    ($name:ident < T $(, const $n:ident : usize)?, I >, $reset:ident) => {
         $crate::engine_scheme!(@impl $name
-            [T: $crate::TargetLayout $(, const $n: usize)?, I: $crate::FreeIndex] [T $(, $n)?, I]);
+            [T: $crate::TargetLayout $(, const $n: usize)?, I: $crate::FreeIndex] [T $(, $n)?, I] $reset);
     };
-    (@impl $name:ident [$($gen:tt)*] [$($arg:tt)*]) => {
+    (@impl $name:ident [$($gen:tt)*] [$($arg:tt)*] $reset:ident) => {
         impl<$($gen)*> $name<$($arg)*> {
             /// `configHEAP_CLEAR_MEMORY_ON_FREE`: zero each block's payload when it is freed.
             /// Placement and statistics do not change.
             pub fn set_clear_on_free(&mut self, on: bool) {
                 self.engine.set_clear_on_free(on)
+            }
+
+            /// [`set_clear_on_free`](Self::set_clear_on_free) in a `const`.
+            pub const fn with_clear_on_free(mut self, on: bool) -> Self {
+                self.engine.set_clear_on_free(on);
+                self
             }
 
             /// Frees `ptr` as FreeRTOS's `vPortFree` does, trusting the caller: only heap_N.c's
@@ -396,14 +401,17 @@ macro_rules! engine_scheme {
             fn min_ever_free_bytes(&self) -> usize {
                 self.engine.min_ever_free_bytes()
             }
+            #[inline]
             fn reset_min_ever_free(&mut self) {
                 self.engine.reset_min_ever_free()
             }
+            #[inline]
             fn stats(&self) -> $crate::HeapStats {
                 self.engine.stats()
             }
+            #[inline]
             unsafe fn reset(&mut self) {
-                self.engine.reset()
+                self.engine.$reset()
             }
             fn check(&self) -> Result<(), $crate::CheckError> {
                 self.engine.check()

@@ -33,6 +33,37 @@ pub(crate) struct Header {
     pub allocated: bool,
 }
 
+/// The array of a heap_2/heap_4 heap before its blocks are laid out (FreeRTOS's `ucHeap` before
+/// the first `pvPortMalloc`): kept as a pointer, so that a heap in a `static` can be given its
+/// array at compile time ([`Engine::new_pending`](crate::engine::Engine::new_pending)).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PendingArray {
+    pub start: *mut u8,
+    pub len: usize,
+}
+
+impl PendingArray {
+    /// No array.
+    pub const NONE: PendingArray = PendingArray {
+        start: core::ptr::null_mut(),
+        len: 0,
+    };
+
+    /// The array's address, its provenance exposed for the offsets the arena turns back into
+    /// pointers ([`Arena::expose`]).
+    #[inline(always)]
+    pub fn expose(&self) -> usize {
+        self.start.expose_provenance()
+    }
+}
+
+// SAFETY: the pointer is only an address: the heap holding it reaches the array through `&mut`
+// of itself (the engine's methods), so moving or sharing the holder across threads moves or shares
+// nothing else; whoever gave the array promised it to this heap alone.
+unsafe impl Send for PendingArray {}
+// SAFETY: as above: `&PendingArray` gives no access to the array.
+unsafe impl Sync for PendingArray {}
+
 /// Raw access to the memory of a heap, addressed by offset from `base`.
 ///
 /// `Arena` itself owns nothing; the engine that holds it guarantees that every offset it passes

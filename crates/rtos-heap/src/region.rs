@@ -55,15 +55,14 @@ impl<const N: usize> Default for StaticRegion<N> {
 /// The initialisation API of a scheme over one array (`ucHeap`), laid out at the first allocation.
 macro_rules! single_region_api {
     ($name:ident) => {
-        $crate::region::single_region_api!(@impl $name [T: $crate::TargetLayout] [T]
-            <$crate::SizeList as $crate::FreeIndex>::MAX_SPAN);
+        $crate::region::single_region_api!(@impl $name [T: $crate::TargetLayout] [T]);
     };
     // A scheme with an index type parameter `I` (heap_4).
     ($name:ident, I) => {
         $crate::region::single_region_api!(@impl $name
-            [T: $crate::TargetLayout, I: $crate::FreeIndex] [T, I] <I as $crate::FreeIndex>::MAX_SPAN);
+            [T: $crate::TargetLayout, I: $crate::FreeIndex] [T, I]);
     };
-    (@impl $name:ident [$($gen:tt)*] [$($arg:tt)*] $span:expr) => {
+    (@impl $name:ident [$($gen:tt)*] [$($arg:tt)*]) => {
         impl<$($gen)*> $name<$($arg)*> {
             /// Gives the heap its memory (FreeRTOS's `ucHeap`, `configTOTAL_HEAP_SIZE` = its length).
             /// Blocks are laid out at the first allocation, as FreeRTOS does: until then the
@@ -94,11 +93,45 @@ macro_rules! single_region_api {
                 start: core::ptr::NonNull<u8>,
                 len: usize,
             ) -> Result<(), $crate::RegionError> {
-                if len > $span {
-                    return Err($crate::RegionError::TooLarge { index: 0 });
-                }
                 // SAFETY: forwarded contract.
                 unsafe { self.engine.set_pending(start, len) }
+            }
+
+            /// A heap given its memory at compile time: [`init_from_raw`](Self::init_from_raw)
+            /// in a `const`, for a heap in a `static` that needs no code to run before its first
+            /// allocation (the C library's `ucHeap` is given this way). The memory is checked when
+            /// it is laid out, at the first allocation: memory that cannot hold a block (or that
+            /// the target's word cannot address) makes every allocation fail with
+            /// [`AllocError::Uninitialized`](crate::AllocError).
+            ///
+            /// # Safety
+            /// As [`init_from_raw`](Self::init_from_raw); `start` need not be aligned.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use core::cell::UnsafeCell;
+            /// use rtos_heap::{CortexM, Heap4, LockedHeap, RawHeap};
+            ///
+            /// #[repr(align(8))]
+            /// struct Memory(UnsafeCell<[u8; 4096]>);
+            /// // SAFETY: the array is reached only through the heap below.
+            /// unsafe impl Sync for Memory {}
+            /// static MEMORY: Memory = Memory(UnsafeCell::new([0; 4096]));
+            ///
+            /// // SAFETY: `MEMORY` is 4096 bytes that nothing but this heap uses, for ever.
+            /// static HEAP: LockedHeap<Heap4<CortexM>> =
+            ///     LockedHeap::new(unsafe { Heap4::from_raw(MEMORY.0.get().cast(), 4096) });
+            ///
+            /// let p = HEAP.lock().malloc(100).unwrap();
+            /// assert_eq!(HEAP.lock().free_bytes(), 4096 - 8 - 112);
+            /// unsafe { HEAP.lock().free(p, None).unwrap() };
+            /// ```
+            pub const unsafe fn from_raw(start: *mut u8, len: usize) -> Self {
+                Self {
+                    // SAFETY: forwarded contract.
+                    engine: unsafe { $crate::engine::Engine::new_pending(start, len) },
+                }
             }
 
             /// Whether [`init`](Self::init) was called.

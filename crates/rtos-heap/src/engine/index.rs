@@ -121,6 +121,7 @@ pub trait FreeIndex: sealed::Sealed {
     /// The `vPortGetHeapStats` walk: free blocks (and listed end markers) counted, largest and
     /// smallest. `Err` carries what was counted before a node that did not check out
     /// (`validate-cheap`) and that node's offset.
+    #[inline(always)]
     fn summary<T: TargetLayout>(
         &self,
         a: &Arena<T>,
@@ -160,7 +161,8 @@ pub trait FreeIndex: sealed::Sealed {
 }
 
 /// The stats walk of a list from `head` to `end` (excluded): every node counted, the size-0
-/// intermediate end markers too, as `vPortGetHeapStats` does.
+/// intermediate end markers too, as `vPortGetHeapStats` does. Inlined into its one caller.
+#[inline(always)]
 fn list_summary<T: TargetLayout>(
     a: &Arena<T>,
     head: usize,
@@ -175,7 +177,9 @@ fn list_summary<T: TargetLayout>(
         return Err((s, node));
     }
     let mut steps = 0usize;
-    while node != NIL && node != end {
+    // `end` is NIL for the size-ordered list; the address list's ends at pxEnd, NIL only after a
+    // corrupt link, which only `validate-cheap` lets through to here.
+    while node != end && (!cfg!(feature = "validate-cheap") || node != NIL) {
         // SAFETY: `node` is an index node (with `validate-cheap`, a link validated below).
         let h = unsafe { a.header(node) };
         steps += 1;
@@ -312,6 +316,15 @@ impl AddressList {
     fn last_below<T: TargetLayout>(&self, a: &Arena<T>, block: usize) -> Option<(usize, usize)> {
         let mut prev = NIL;
         let mut next = self.head;
+        if cfg!(rtos_heap_small) {
+            // One node per turn: less code.
+            while next < block {
+                prev = next;
+                // SAFETY: as below.
+                next = unsafe { a.link(next) };
+            }
+            return Some((prev, next));
+        }
         while next < block {
             // SAFETY: `next` is a list node below `block`, so not pxEnd (above every block): its
             // link is a node too.
@@ -454,24 +467,34 @@ impl FreeIndex for AddressList {
         unsafe { a.set_size(end, sentinel::<T>(), false) };
         let mut prev = NIL;
         let mut block = self.head;
-        // Two nodes per turn: no copy of the cursor per node.
-        loop {
-            // SAFETY: `block` is a list node: the head, or the link of a node whose size was below
-            // the sentinel's, hence not pxEnd (the walk stops at pxEnd at the latest).
-            if unsafe { a.free_size(block) } >= wanted {
-                break;
-            }
-            // SAFETY: as above.
-            let n = unsafe { a.link(block) };
-            // SAFETY: as above.
-            if unsafe { a.free_size(n) } >= wanted {
+        if cfg!(rtos_heap_small) {
+            // One node per turn: less code, a copy of the cursor more per node.
+            // SAFETY: as below.
+            while unsafe { a.free_size(block) } < wanted {
                 prev = block;
-                block = n;
-                break;
+                // SAFETY: as below.
+                block = unsafe { a.link(block) };
             }
-            prev = n;
-            // SAFETY: as above.
-            block = unsafe { a.link(n) };
+        } else {
+            // Two nodes per turn: no copy of the cursor per node.
+            loop {
+                // SAFETY: `block` is a list node: the head, or the link of a node whose size was below
+                // the sentinel's, hence not pxEnd (the walk stops at pxEnd at the latest).
+                if unsafe { a.free_size(block) } >= wanted {
+                    break;
+                }
+                // SAFETY: as above.
+                let n = unsafe { a.link(block) };
+                // SAFETY: as above.
+                if unsafe { a.free_size(n) } >= wanted {
+                    prev = block;
+                    block = n;
+                    break;
+                }
+                prev = n;
+                // SAFETY: as above.
+                block = unsafe { a.link(n) };
+            }
         }
         // SAFETY: as above.
         unsafe { a.set_size(end, 0, false) };

@@ -23,7 +23,7 @@ use core::alloc::Layout;
 use core::ptr::NonNull;
 
 use crate::error::{AllocError, CheckError, CheckErrorKind, FreeError, RegionError};
-use crate::raw::{Arena, NIL};
+use crate::raw::{Arena, NIL, PendingArray};
 use crate::stats::HeapStats;
 use crate::target::{TargetLayout, align_down, align_up};
 use crate::validate::{CorruptionKind, Operation};
@@ -101,17 +101,18 @@ pub(crate) struct Engine<T, I, const N: usize> {
     nregions: usize,
     index: I,
     state: State,
-    /// heap_2/heap_4: the caller's array (address, length), laid out at the first allocation.
-    pending: (usize, usize),
+    /// heap_2/heap_4: the caller's array, laid out at the first allocation.
+    pending: PendingArray,
     free: usize,
     min_ever: usize,
     allocs: usize,
     frees: usize,
     rejected: usize,
     failed: usize,
-    /// heap_4 after `reset()`: what FreeRTOS's stats walk of the stale list reports until the next
-    /// allocation re-initialises the heap (semantics §4).
-    stale: Option<Summary>,
+    /// heap_2/heap_4 after `reset()`: the old free index is still in memory, untouched until the
+    /// next allocation lays the heap out again, and FreeRTOS's stats walk reports it (semantics
+    /// §4).
+    stale: bool,
     /// `configHEAP_CLEAR_MEMORY_ON_FREE`: zero a block's payload when it is freed.
     clear_on_free: bool,
 }
@@ -126,20 +127,39 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
             nregions: 0,
             index: I::EMPTY,
             state: State::Undefined,
-            pending: (0, 0),
+            pending: PendingArray::NONE,
             free: 0,
             min_ever: 0,
             allocs: 0,
             frees: 0,
             rejected: 0,
             failed: 0,
-            stale: None,
+            stale: false,
             clear_on_free: false,
         }
     }
 
+    /// A heap_2/heap_4 engine given its array at compile time: [`set_pending`](Self::set_pending)
+    /// in a `const` (a heap in a `static`, with no code to run before the first allocation). The
+    /// array is checked when it is laid out, at the first allocation: one that cannot hold a block
+    /// makes every allocation fail with [`AllocError::Uninitialized`].
+    ///
+    /// # Safety
+    /// `start .. start + len` is memory the heap may own for as long as it is in use.
+    pub const unsafe fn new_pending(start: *mut u8, len: usize) -> Self {
+        let mut e = Self::new();
+        e.pending = PendingArray { start, len };
+        e.state = State::Pending;
+        if !I::END_MARKERS {
+            // heap_2 reports its whole size as free before the first allocation.
+            e.free = len.saturating_sub(T::ALIGN);
+            e.min_ever = e.free;
+        }
+        e
+    }
+
     /// `configHEAP_CLEAR_MEMORY_ON_FREE`.
-    pub fn set_clear_on_free(&mut self, on: bool) {
+    pub const fn set_clear_on_free(&mut self, on: bool) {
         self.clear_on_free = on;
     }
 
@@ -204,17 +224,30 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         if self.state != State::Undefined {
             return Err(RegionError::AlreadyDefined);
         }
-        let a = addr.as_ptr() as usize;
-        let (start, end) = Self::layout_region(a, len, 0)?;
+        let pending = PendingArray {
+            start: addr.as_ptr(),
+            len,
+        };
+        Self::pending_layout(&pending)?;
+        self.pending = pending;
+        self.state = State::Pending;
+        self.clear_counters();
+        Ok(())
+    }
+
+    /// The one region of a heap_2/heap_4 array: (absolute start, absolute end), the array's
+    /// provenance exposed.
+    #[inline(always)]
+    fn pending_layout(p: &PendingArray) -> Result<(usize, usize), RegionError> {
+        if p.len > I::MAX_SPAN {
+            return Err(RegionError::TooLarge { index: 0 });
+        }
+        let (start, end) = Self::layout_region(p.expose(), p.len, 0)?;
         let reach = end - start + if I::END_MARKERS { T::HEADER } else { 0 };
         if reach > T::SIZE_MAX {
             return Err(RegionError::TooLarge { index: 0 });
         }
-        Arena::<T>::expose(addr);
-        self.pending = (a, len);
-        self.state = State::Pending;
-        self.clear_counters();
-        Ok(())
+        Ok((start, end))
     }
 
     /// Defines several regions at once and lays them out now (heap_5).
@@ -277,15 +310,21 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         self.min_ever = 0;
         if self.state == State::Pending && !I::END_MARKERS {
             // heap_2 reports its whole size as free before the first allocation.
-            self.free = self.pending.1 - T::ALIGN;
+            self.free = self.pending.len - T::ALIGN;
             self.min_ever = self.free;
         }
     }
 
     /// Writes every region's single free block (and end marker) and builds the index.
     fn lay_out(&mut self) {
+        // A heap of one region is laid out with one (constant-length slice: no loop).
+        let regions = if N == 1 {
+            &self.regions[..]
+        } else {
+            self.regions.get(..self.nregions).unwrap_or(&[])
+        };
         let mut total = 0;
-        for r in self.regions() {
+        for r in regions {
             // SAFETY: `r.start` and `r.end` were computed by `layout_region` inside the caller's memory.
             unsafe {
                 self.arena.set_header(r.start, NIL, r.end - r.start, false);
@@ -295,26 +334,21 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
             }
             total += r.end - r.start;
         }
-        self.arena.set_bounds(
-            self.regions.get(..self.nregions).unwrap_or(&[]),
-            I::END_MARKERS,
-        );
+        self.arena.set_bounds(regions, I::END_MARKERS);
         #[cfg(feature = "poison")]
-        for r in self.regions() {
+        for r in regions {
             // SAFETY: the region's single free block's payload, inside the caller's memory.
             unsafe {
                 self.arena
                     .poison(r.start + T::HEADER, r.end - r.start - T::HEADER)
             };
         }
-        self.index = I::EMPTY;
-        self.index.build(
-            &self.arena,
-            self.regions.get(..self.nregions).unwrap_or(&[]),
-        );
+        let mut index = I::EMPTY;
+        index.build(&self.arena, regions);
+        self.index = index;
         self.free = total;
         self.min_ever = total;
-        self.stale = None;
+        self.stale = false;
         self.state = State::Ready;
     }
 
@@ -336,21 +370,17 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
             State::Ready => Ok(()),
             State::Undefined => Err(AllocError::Uninitialized),
             State::Pending => {
-                let (a, len) = self.pending;
-                // Validated by `set_pending`.
+                // Checked by `set_pending` already, but not by `new_pending`.
                 let (start, end) =
-                    Self::layout_region(a, len, 0).map_err(|_| AllocError::Uninitialized)?;
+                    Self::pending_layout(&self.pending).map_err(|_| AllocError::Uninitialized)?;
                 self.arena.set_base(start);
                 self.regions[0] = Region {
                     start: 0,
                     end: end - start,
                 };
                 self.nregions = 1;
-                let (allocs, frees, rejected, failed) =
-                    (self.allocs, self.frees, self.rejected, self.failed);
+                // Keeps the operation counters (FreeRTOS counts from the start, not the lay-out).
                 self.lay_out();
-                (self.allocs, self.frees, self.rejected, self.failed) =
-                    (allocs, frees, rejected, failed);
                 Ok(())
             }
         }
@@ -375,9 +405,8 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
 
     /// `pvPortMalloc` of `size` bytes (aligned to `portBYTE_ALIGNMENT`): returns the payload.
     /// Always inlined: out of line, its `Result` goes through memory (measured: +10 instructions
-    /// per allocation); with the `small` feature, out of line (one copy for malloc and calloc).
-    #[cfg_attr(not(feature = "small"), inline(always))]
-    #[cfg_attr(feature = "small", inline(never))]
+    /// per allocation, and more code at the call).
+    #[inline(always)]
     pub fn malloc(&mut self, size: usize) -> Result<NonNull<u8>, AllocError> {
         if !self.full_check(Operation::Allocate) {
             self.failed += 1;
@@ -502,18 +531,36 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         } else {
             None
         };
+        if let Some((t, ts)) = tail {
+            if !self.give_back(t, ts, Operation::Allocate) {
+                // Refused (a corrupt link, reported): the tail stays part of the allocation.
+                ns += ts;
+            }
+        }
         // SAFETY: `nb` is inside the allocated block, on the grid, with `ns` bytes to its end.
         unsafe { self.arena.set_header(nb, NIL, ns, true) };
-        if gap != 0 {
-            self.free += gap;
-            self.index.insert(&self.arena, b, gap);
-        }
-        if let Some((t, ts)) = tail {
-            self.free += ts;
-            self.index.insert(&self.arena, t, ts);
+        if gap != 0 && !self.give_back(b, gap, Operation::Allocate) {
+            // Refused (reported): the gap in front stays an allocated block of its own, lost
+            // until a reset but consistent (the payload must stay aligned, so it cannot join).
+            // SAFETY: `b` is the start of the block taken above, `gap` bytes before `nb`.
+            unsafe { self.arena.set_header(b, NIL, gap, true) };
         }
         self.min_ever = min_before.min(self.free);
         Ok(nb + T::HEADER)
+    }
+
+    /// Gives a split-off piece (not yet a block: its header is written by the index) to the
+    /// index as a free block and counts it. `false` when the index refused it because a link on
+    /// its way did not check out (`validate-cheap`; reported, nothing written): the caller keeps
+    /// the piece allocated.
+    fn give_back(&mut self, block: usize, size: usize, op: Operation) -> bool {
+        self.index.insert(&self.arena, block, size);
+        if let Some(bad) = self.arena.take_fault() {
+            self.corrupt(bad, CorruptionKind::BadLink, op);
+            return false;
+        }
+        self.free += size;
+        true
     }
 
     /// Whether a block of `size` bytes at `off` can exist in region `r`: at least a header, inside
@@ -562,7 +609,9 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
             return Err(FreeError::Misaligned);
         }
         let room = r.end - block;
-        if room < T::HEADER {
+        // With end markers region ends are on the grid: with ALIGN >= HEADER a grid block below
+        // the end has room for a header. heap_2's array ends anywhere.
+        if (T::ALIGN < T::HEADER || !I::END_MARKERS) && room < T::HEADER {
             return Err(FreeError::Misaligned);
         }
         // SAFETY: `block` is on the grid inside region `r`, with a header's room before its end.
@@ -673,13 +722,13 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
     ///
     /// # Safety
     /// `ptr` is not in use by anyone after this call if the call succeeds.
-    #[inline]
+    #[inline(always)]
     pub unsafe fn free(
         &mut self,
         ptr: NonNull<u8>,
         layout: Option<Layout>,
     ) -> Result<(), FreeError> {
-        if I::END_MARKERS && !cfg!(feature = "validate-full") && !cfg!(feature = "small") {
+        if I::END_MARKERS && !cfg!(feature = "validate-full") && !cfg!(rtos_heap_small) {
             // The common case in few instructions: a good pointer into the first region.
             if let Some((block, size)) = self.validate_fast(ptr, layout) {
                 if self.release(block, size, Operation::Free) {
@@ -901,10 +950,13 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
                     }
                     self.free -= n.size;
                     let mut total = size + n.size;
-                    if total - new_wanted > T::MIN_BLOCK {
-                        self.free += total - new_wanted;
-                        self.index
-                            .insert(&self.arena, block + new_wanted, total - new_wanted);
+                    if total - new_wanted > T::MIN_BLOCK
+                        && self.give_back(
+                            block + new_wanted,
+                            total - new_wanted,
+                            Operation::Reallocate,
+                        )
+                    {
                         total = new_wanted;
                     }
                     // SAFETY: `block` is the validated block, now `total` bytes long.
@@ -949,24 +1001,36 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         self.min_ever = self.free;
     }
 
+    #[inline(always)]
     fn summary(&self) -> Summary {
-        if self.state != State::Ready {
-            let mut s = self.stale.unwrap_or(Summary::EMPTY);
-            s.smallest = s.smallest.min(T::SIZE_MAX);
-            return s;
-        }
-        let mut s = match self.index.summary(&self.arena, self.regions()) {
+        // Before the lay-out the index is empty (the walk finds nothing); after `reset` it is the
+        // old index of the one region, still in memory (see `stale`).
+        let regions = if self.stale {
+            self.regions.get(..1).unwrap_or(&[])
+        } else {
+            self.regions()
+        };
+        let mut s = match self.index.summary(&self.arena, regions) {
             Ok(s) => s,
             Err((s, bad)) => {
-                self.corrupt(bad, CorruptionKind::BadLink, Operation::Stats);
+                // Only a validation level's link check stops the walk early.
+                if cfg!(feature = "validate-cheap") {
+                    self.corrupt(bad, CorruptionKind::BadLink, Operation::Stats);
+                }
                 s
             }
         };
         s.smallest = s.smallest.min(T::SIZE_MAX);
+        if self.stale && I::END_MARKERS {
+            // FreeRTOS forgot pxEnd: its walk goes on to the old end marker (size 0) and counts it.
+            s.count += 1;
+            s.smallest = 0;
+        }
         s
     }
 
     /// `vPortGetHeapStats`: walks the free list now, as FreeRTOS does.
+    #[inline]
     pub fn stats(&self) -> HeapStats {
         let s = self.summary();
         HeapStats {
@@ -982,34 +1046,29 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         }
     }
 
-    /// `vPortHeapResetState`. A lazily initialised heap (heap_2/heap_4) forgets its blocks and lays
-    /// them out again at the next allocation; a heap with regions given up front (heap_5) lays them
-    /// out again now.
-    pub fn reset(&mut self) {
-        match self.state {
-            State::Undefined => {}
-            State::Pending | State::Ready if self.pending.1 != 0 => {
-                if self.state == State::Ready {
-                    // FreeRTOS leaves xStart alone: its stats walk counts the old pxEnd (size 0).
-                    let live = self.summary();
-                    self.stale = Some(if I::END_MARKERS {
-                        Summary {
-                            count: live.count + 1,
-                            largest: live.largest,
-                            smallest: 0,
-                        }
-                    } else {
-                        live
-                    });
-                }
-                self.state = State::Pending;
-                self.nregions = 0;
-                self.clear_counters();
-            }
-            _ => {
-                self.clear_counters();
-                self.lay_out();
-            }
+    /// `vPortHeapResetState` of heap_2/heap_4: the heap forgets its blocks and counters and lays
+    /// its array out again at the next allocation. Until then the statistics walk reports the old
+    /// free list, as FreeRTOS's does (see `stale`).
+    pub fn reset_lazy(&mut self) {
+        if self.state == State::Undefined {
+            return;
+        }
+        if self.state == State::Ready {
+            // FreeRTOS leaves xStart and the list alone: its stats walk reports the old list
+            // until the next allocation lays the heap out again.
+            self.stale = true;
+        }
+        self.state = State::Pending;
+        self.nregions = 0;
+        self.clear_counters();
+    }
+
+    /// `vPortHeapResetState` of a heap whose regions were given up front (heap_5 through the Rust
+    /// API): the blocks and counters are laid out again now.
+    pub fn reset_regions(&mut self) {
+        if self.state != State::Undefined {
+            self.clear_counters();
+            self.lay_out();
         }
     }
 
