@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Bytes of code of the heap in a linked firmware: the text symbols that are not the C runtime
 (its mem* functions included), the firmware's main and keep-table, the scheduler stubs or the
-application hooks. Usage: heap_text.py ELF NM"""
+application hooks. With --ram: bytes of the library's statics (data and bss) other than the heap
+array itself. Usage: heap_text.py ELF NM [--ram]"""
 import re
 import subprocess
 import sys
 
 elf, nm = sys.argv[1], sys.argv[2]
+ram = "--ram" in sys.argv[3:]
 out = subprocess.run([nm, "-C", "-S", "--size-sort", elf], capture_output=True, text=True, check=True).stdout
 runtime = re.compile(
     r"^(main|_start|_mainCRTStartup|_exit|exit|atexit|__libc_\w+|__call_exitprocs|__register_exitproc"
@@ -17,6 +19,12 @@ runtime = re.compile(
 total = 0
 for line in out.splitlines():
     parts = line.split(None, 3)
-    if len(parts) == 4 and parts[2] in "tT" and not runtime.match(parts[3]):
-        total += int(parts[1], 16)
+    if len(parts) != 4:
+        continue
+    size, kind, name = int(parts[1], 16), parts[2], parts[3]
+    if ram:
+        if kind in "dDbB" and name.startswith("rtos_heap") and "UC_HEAP" not in name:
+            total += size
+    elif kind in "tT" and not runtime.match(name):
+        total += size
 print(total)

@@ -129,7 +129,7 @@ thumb_link=(arm-none-eabi-gcc -mcpu=cortex-m3 -mthumb -Os -ffunction-sections -f
 
 # Links the keep-program of scheme $1 against the Thumb-2 archive of profile $2 (objcopy'd as the
 # recipes of docs/c-abi.md do), proves no panic path and the firmware's own memset/memcpy, and
-# prints the heap's bytes of code.
+# prints the heap's bytes of code and of RAM (the library's statics without the heap array).
 thumb_size() {
     local n=$1 profile=$2 fns_var="fns_$1"
     RTOS_HEAP_TOTAL_HEAP_SIZE=16384 cargo build -q -p rtos-heap-ffi --lib --profile "$profile" \
@@ -148,14 +148,15 @@ thumb_size() {
         echo "mcu.sh: heap_$n, $profile: memset/memcpy come from the archive, not the firmware" >&2
         exit 1
     fi
-    python3 "$root/.ci/heap_text.py" "$work/fw.elf" arm-none-eabi-nm
+    printf '%s %s\n' "$(python3 "$root/.ci/heap_text.py" "$work/fw.elf" arm-none-eabi-nm)" \
+        "$(python3 "$root/.ci/heap_text.py" "$work/fw.elf" arm-none-eabi-nm --ram)"
 }
 
 echo "mcu.sh: no panic path (firmware linked with --gc-sections, host and Thumb-2), code size"
-printf '| scheme | Thumb-2, profile `ffi-size` (bytes) | Thumb-2, profile `ffi-release` | x86-64 host program `.text` |\n|---|---:|---:|---:|\n' >"$work/table"
+printf '| scheme | Thumb-2, profile `ffi-size` (bytes) | Thumb-2, profile `ffi-release` | library RAM (bytes) | x86-64 host program `.text` |\n|---|---:|---:|---:|---:|\n' >"$work/table"
 for n in 1 2 4 5; do
-    size=$(thumb_size $n ffi-size)
-    fast=$(thumb_size $n ffi-release)
+    read -r size ram < <(thumb_size $n ffi-size)
+    read -r fast _ < <(thumb_size $n ffi-release)
     [[ $n == 4 ]] && heap4=$size
     # Host (x86-64), the release profile of the C library.
     fns_var="fns_$n"
@@ -170,7 +171,7 @@ for n in 1 2 4 5; do
         exit 1
     fi
     host=$(size -A "$work/host$n" | awk '$1 == ".text" { print $2 }')
-    printf '| heap_%s | %s | %s | %s |\n' "$n" "$size" "$fast" "$host" >>"$work/table"
+    printf '| heap_%s | %s | %s | %s | %s |\n' "$n" "$size" "$fast" "$ram" "$host" >>"$work/table"
 done
 cat "$work/table"
 
@@ -190,7 +191,11 @@ if [[ -f "$ref/heap_4.c" ]]; then
         "${thumb_link[@]}" $flag -DconfigTOTAL_HEAP_SIZE=16384 -I"$work/inc" -I"$ref" \
             "$work/mainc.c" "$ref/heap_4.c" -o "$work/c.elf" 2>&1 | { grep -v 'GNU-stack\|NOTE\|^$' || true; }
         c=$(python3 "$root/.ci/heap_text.py" "$work/c.elf" arm-none-eabi-nm)
-        printf 'heap_4.c (configASSERT %s): %s bytes of heap code\n' "$asserts" "$c"
+        c_ram=$(arm-none-eabi-nm -S "$work/c.elf" | python3 -c 'import re, sys
+print(sum(int(f[1], 16) for f in (l.split() for l in sys.stdin)
+          if len(f) == 4 and f[2] in "bBdD"
+          and re.fullmatch(r"xStart|pxEnd|x\w*(Remaining|Allocations|Frees)", f[3])))')
+        printf 'heap_4.c (configASSERT %s): %s bytes of heap code, %s bytes of statics\n' "$asserts" "$c" "$c_ram"
         [[ $asserts == on ]] && c_on=$c
     done
     # The goal of issue 14: heap_4 within 1.15 x heap_4.c (-Os, configASSERT on as in FreeRTOS's

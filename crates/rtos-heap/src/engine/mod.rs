@@ -366,9 +366,10 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
     #[cold]
     #[inline(never)]
     fn first_use(&mut self) -> Result<(), AllocError> {
+        // Called only when the heap is not laid out yet.
+        debug_assert!(self.state != State::Ready);
         match self.state {
-            State::Ready => Ok(()),
-            State::Undefined => Err(AllocError::Uninitialized),
+            State::Ready | State::Undefined => Err(AllocError::Uninitialized),
             State::Pending => {
                 // Checked by `set_pending` already, but not by `new_pending`.
                 let (start, end) =
