@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Bytes of code of the heap in a linked firmware: the text symbols that are not the C runtime
-(its mem* functions included), the firmware's main and keep-table, the scheduler stubs or the
-application hooks. With --ram: bytes of the library's statics (data and bss) other than the heap
+(its mem* functions included), the firmware's main and keep-table, the scheduler stubs, the
+application hooks or the critical-section implementation. With --ram: bytes of the library's statics (data and bss) other than the heap
 array itself. Usage: heap_text.py ELF NM [--ram]"""
 import re
 import subprocess
@@ -14,6 +14,7 @@ runtime = re.compile(
     r"^(main|_start|_mainCRTStartup|_exit|exit|atexit|__libc_\w+|__call_exitprocs|__register_exitproc"
     r"|register_fini|frame_dummy|__do_global_\w+|deregister_tm_clones|register_tm_clones|_init|_fini"
     r"|vTaskSuspendAll|xTaskResumeAll|vApplicationMallocFailedHook|oracle_assert"
+    r"|vApplicationGetRandomHeapCanary|vAssertCalled|_critical_section_1_0_\w+"
     r"|memset|memcpy|memmove|__aeabi_mem\w*|_sbrk\w*|_\w+_r|__\w+_veneer)$"
 )
 total = 0

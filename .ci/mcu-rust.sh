@@ -3,8 +3,8 @@
 #  - installs the four embedded targets and qemu-system-arm when missing;
 #  - builds the core crate for thumbv6m (Armv6-M: no compare-and-swap atomics, so critical-section
 #    only), thumbv7m, thumbv7em and riscv32imac, with every feature set that changes code;
-#  - builds the C library (crates/rtos-heap-ffi, profile ffi-size) for the three Thumb targets,
-#    every scheme: heap_1 … heap_5, heap_4 with critical-section and with tree-index. heap_3 on bare
+#  - builds the C library (crates/rtos-heap-ffi, profile ffi-size) for the four targets, every
+#    scheme: heap_1 … heap_5, heap_4 with critical-section and with tree-index. heap_3 on bare
 #    metal calls the firmware's own C library (`malloc`/`free`: newlib, picolibc …); the archive
 #    builds without one and the C firmware of .ci/mcu.sh links it with newlib;
 #  - examples/qemu-cortex-m: rustfmt and clippy (-D warnings), then the firmware built for
@@ -21,7 +21,6 @@ root=$PWD
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 shared="${RTOS_HEAP_SHARED:-$root/../shared}"
 targets=(thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf riscv32imac-unknown-none-elf)
-thumb=(thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf)
 
 if [[ ! -d "$shared/vectors/traces" ]]; then
     echo "mcu-rust.sh: $shared/vectors/traces is missing: the C original's conformance vectors" \
@@ -56,10 +55,10 @@ for t in "${targets[@]}"; do
     done
 done
 
-echo "mcu-rust.sh: C library for ${thumb[*]}"
+echo "mcu-rust.sh: C library for ${targets[*]}"
 ffi_sets=(heap_1 heap_2 heap_3 heap_4 heap_5 "heap_4,critical-section" "heap_4,tree-index")
 ffi_builds=0
-for t in "${thumb[@]}"; do
+for t in "${targets[@]}"; do
     for f in "${ffi_sets[@]}"; do
         RTOS_HEAP_TOTAL_HEAP_SIZE=16384 cargo build -q -p rtos-heap-ffi --lib --profile ffi-size \
             --no-default-features --features "$f" --target "$t" 2>&1 | quiet
@@ -101,7 +100,7 @@ done
 
 echo "mcu-rust.sh: summary"
 echo "  core crate: $core_builds builds (${#targets[@]} targets x ${#core_sets[@]} feature sets)"
-echo "  C library: $ffi_builds builds (${#thumb[@]} Thumb targets x ${#ffi_sets[@]} scheme/option sets)"
+echo "  C library: $ffi_builds builds (${#targets[@]} targets x ${#ffi_sets[@]} scheme/option sets)"
 for s in "${summary[@]}"; do
     echo "  on a Cortex-M3 under QEMU, $s: every line as the C original's"
 done

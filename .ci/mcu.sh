@@ -121,19 +121,25 @@ program() {
         echo 'void vApplicationMallocFailedHook(void) {}'
         echo 'void oracle_assert(const char *f, int l, const char *x) { (void)f; (void)l; (void)x; for (;;) {} }'
         echo 'unsigned long oracle_asserts;'
+        # The hooks of the options (dropped by --gc-sections when the build does not call them).
+        echo 'void vApplicationGetRandomHeapCanary(unsigned long *c) { *c = 0x5a5a5a5aUL; }'
+        echo 'void vAssertCalled(const char *f, unsigned long l) { (void)f; (void)l; }'
+        echo 'unsigned char _critical_section_1_0_acquire(void) { return 0; }'
+        echo 'void _critical_section_1_0_release(unsigned char s) { (void)s; }'
     } >"$out"
 }
 panic_syms='panic|slice_index|unwrap_failed|expect_failed|bounds_check|core::fmt|gimli|addr2line|backtrace'
 thumb_link=(arm-none-eabi-gcc -mcpu=cortex-m3 -mthumb -Os -ffunction-sections -fdata-sections
     -Wl,--gc-sections --specs=nosys.specs -Wno-builtin-declaration-mismatch)
 
-# Links the keep-program of scheme $1 against the Thumb-2 archive of profile $2 (objcopy'd as the
+# Links the keep-program of scheme $1 against the Thumb-2 archive of profile $2 (with the extra
+# features $3, if any; objcopy'd as the
 # recipes of docs/c-abi.md do), proves no panic path and the firmware's own memset/memcpy, and
 # prints the heap's bytes of code and of RAM (the library's statics without the heap array).
 thumb_size() {
-    local n=$1 profile=$2 fns_var="fns_$1"
+    local n=$1 profile=$2 extra=${3:+,$3} fns_var="fns_$1"
     RTOS_HEAP_TOTAL_HEAP_SIZE=16384 cargo build -q -p rtos-heap-ffi --lib --profile "$profile" \
-        --no-default-features --features "heap_$n,malloc-failed-hook" --target thumbv7m-none-eabi \
+        --no-default-features --features "heap_$n,malloc-failed-hook$extra" --target thumbv7m-none-eabi \
         2>&1 | { grep -v -e cdylib -e '^$' || true; }
     cp "$CARGO_TARGET_DIR/thumbv7m-none-eabi/$profile/librtos_heap_ffi.a" "$work/lib.a"
     arm-none-eabi-objcopy -w -L 'mem*' -L '__aeabi_mem*' "$work/lib.a"
@@ -174,6 +180,16 @@ for n in 1 2 4 5; do
     printf '| heap_%s | %s | %s | %s | %s |\n' "$n" "$size" "$fast" "$ram" "$host" >>"$work/table"
 done
 cat "$work/table"
+
+echo "mcu.sh: per option (Thumb-2, profile ffi-size; no panic path in any)"
+printf '| scheme | option | heap code (bytes) | library RAM (bytes) |\n|---|---|---:|---:|\n'
+for so in 4:critical-section 4:tree-index 4:heap-protector 4:clear-on-free 4:assert-hook \
+    4:validate-cheap 4:validate-full 4:poison 2:validate-cheap 5:tree-index 5:heap-protector \
+    5:validate-cheap; do
+    n=${so%%:*} opt=${so#*:}
+    read -r size ram < <(thumb_size "$n" ffi-size "$opt")
+    printf '| heap_%s | `%s` | %s | %s |\n' "$n" "$opt" "$size" "$ram"
+done
 
 echo "mcu.sh: FreeRTOS's heap_4.c, arm-none-eabi-gcc -Os -mcpu=cortex-m3 (../shared/reference/freertos), same program"
 if [[ -f "$ref/heap_4.c" ]]; then

@@ -60,3 +60,16 @@ fn assert_called(reason: i32) {
     #[cfg(not(feature = "assert-hook"))]
     let _ = reason;
 }
+
+/// Stops the program where no heap operation can go on (the heap lock re-entered): an abort on a
+/// hosted target, a spin on bare metal (as the library's panic handler), with no panic machinery.
+#[cfg(feature = "critical-section")]
+#[cold]
+pub(crate) fn halt() -> ! {
+    #[cfg(not(target_os = "none"))]
+    std::process::abort();
+    #[cfg(target_os = "none")]
+    loop {
+        core::hint::spin_loop();
+    }
+}

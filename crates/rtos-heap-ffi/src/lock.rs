@@ -54,6 +54,43 @@ mod kernel {
 #[cfg(not(feature = "critical-section"))]
 pub(crate) type Lock = kernel::SchedulerLock;
 
+#[cfg(feature = "critical-section")]
+mod cs {
+    use lock_api::{GuardNoSend, RawMutex};
+    use rtos_heap::CriticalSectionRawMutex;
+
+    /// The core's [`CriticalSectionRawMutex`], stopping the program instead of panicking when the
+    /// heap is re-entered from inside a heap operation (only `vApplicationGetRandomHeapCanary`
+    /// could, which FreeRTOS forbids too): the C library links no panic path.
+    pub struct CsLock(CriticalSectionRawMutex);
+
+    // SAFETY: every method forwards to the core's mutex, whose guarantees hold; `lock` never
+    // returns without the mutex held.
+    unsafe impl RawMutex for CsLock {
+        #[allow(clippy::declare_interior_mutable_const)]
+        const INIT: Self = CsLock(CriticalSectionRawMutex::INIT);
+        type GuardMarker = GuardNoSend;
+
+        #[inline]
+        fn lock(&self) {
+            if !self.0.try_lock() {
+                crate::hooks::halt();
+            }
+        }
+
+        #[inline]
+        fn try_lock(&self) -> bool {
+            self.0.try_lock()
+        }
+
+        #[inline]
+        unsafe fn unlock(&self) {
+            // SAFETY: forwarded contract: the caller holds the mutex.
+            unsafe { self.0.unlock() }
+        }
+    }
+}
+
 /// The lock type of this build.
 #[cfg(feature = "critical-section")]
-pub(crate) type Lock = rtos_heap::CriticalSectionRawMutex;
+pub(crate) type Lock = cs::CsLock;

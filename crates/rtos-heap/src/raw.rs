@@ -196,8 +196,8 @@ impl<T: TargetLayout> Arena<T> {
     #[inline(always)]
     pub fn max_nodes(&self) -> usize {
         #[cfg(feature = "validate-cheap")]
-        if self.nbounds > 0 {
-            return self.bounds[self.nbounds - 1].1 / T::ALIGN + self.nbounds + 1;
+        if let Some(&(_, end)) = self.nbounds.checked_sub(1).and_then(|i| self.bounds.get(i)) {
+            return end / T::ALIGN + self.nbounds + 1;
         }
         usize::MAX
     }
@@ -210,7 +210,9 @@ impl<T: TargetLayout> Arena<T> {
         if to % T::ALIGN != 0 {
             return false;
         }
-        for (i, &(start, end)) in self.bounds[..self.nbounds].iter().enumerate() {
+        // `get`: `nbounds <= BOUNDS` always; no panic path in the code that reads it.
+        let bounds = self.bounds.get(..self.nbounds).unwrap_or(&[]);
+        for (i, &(start, end)) in bounds.iter().enumerate() {
             if to < start || to > end {
                 continue;
             }

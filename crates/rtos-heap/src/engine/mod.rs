@@ -574,6 +574,17 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
             && (size % T::ALIGN == 0 || (!I::END_MARKERS && off + size == r.end))
     }
 
+    /// Whether a `Layout` given with a free matches the block of `size` bytes whose payload is at
+    /// `addr`: the payload holds it, an allocation of it would not have been split smaller, and
+    /// the address has its alignment.
+    #[inline(always)]
+    fn layout_fits(l: Layout, size: usize, addr: usize) -> bool {
+        let fits = l.size() <= size - T::HEADER;
+        let not_too_small = wanted_size::<T>(l.size())
+            .map_or(l.size() == 0, |w| size - w.min(size) <= T::MIN_BLOCK);
+        fits && not_too_small && addr & (l.align() - 1) == 0
+    }
+
     /// Finds the block of a payload pointer and checks its header: the checks of `vPortFree`, made
     /// strict. Returns (block offset, region index, block size).
     #[inline(always)]
@@ -651,13 +662,8 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
                 return Err(FreeError::NotABlock);
             }
         }
-        if let Some(l) = layout {
-            let fits = l.size() <= h.size - T::HEADER;
-            let not_too_small = wanted_size::<T>(l.size())
-                .map_or(l.size() == 0, |w| h.size - w.min(h.size) <= T::MIN_BLOCK);
-            if !fits || !not_too_small || addr & (l.align() - 1) != 0 {
-                return Err(FreeError::LayoutMismatch);
-            }
+        if layout.is_some_and(|l| !Self::layout_fits(l, h.size, addr)) {
+            return Err(FreeError::LayoutMismatch);
         }
         Ok((block, h.size))
     }
@@ -703,13 +709,8 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
                 return None;
             }
         }
-        if let Some(l) = layout {
-            let fits = l.size() <= h.size - T::HEADER;
-            let not_too_small = wanted_size::<T>(l.size())
-                .map_or(l.size() == 0, |w| h.size - w.min(h.size) <= T::MIN_BLOCK);
-            if !fits || !not_too_small || addr & (l.align() - 1) != 0 {
-                return None;
-            }
+        if layout.is_some_and(|l| !Self::layout_fits(l, h.size, addr)) {
+            return None;
         }
         Some((block, h.size))
     }

@@ -1256,19 +1256,23 @@ impl<const VERIFY: bool> FreeIndex for AddressTree<VERIFY> {
         let mut node = self.root;
         loop {
             if node != self.nil {
-                if depth >= PATH || !inside::<T>(regions, node, T::HEADER + T::ALIGN) {
+                // `get_mut`: a path deeper than PATH (a corrupt tree) ends the walk; no panic path.
+                let Some(slot) = stack.get_mut(depth) else {
+                    return Err((s, node));
+                };
+                if !inside::<T>(regions, node, T::HEADER + T::ALIGN) {
                     return Err((s, node));
                 }
                 s.add(t.size(node));
                 if s.count > a.max_nodes() {
                     return Err((s, node));
                 }
-                stack[depth] = t.child(node, 1) as u32;
+                *slot = t.child(node, 1) as u32;
                 depth += 1;
                 node = t.child(node, 0);
-            } else if depth > 0 {
+            } else if let Some(&next) = depth.checked_sub(1).and_then(|d| stack.get(d)) {
                 depth -= 1;
-                node = stack[depth] as usize;
+                node = next as usize;
             } else {
                 return Ok(s);
             }
