@@ -335,6 +335,69 @@ fn single_region_init_errors() {
     assert!(h.malloc(8).is_ok());
 }
 
+/// `from_raw` (memory given in a `const`) places and reports exactly as `init_from_raw`, and
+/// memory that cannot hold a block, found only at the first allocation, fails every allocation
+/// with `Uninitialized` and leaves the heap usable as a heap without memory.
+#[test]
+fn from_raw_matches_init_and_refuses_bad_memory_at_first_use() {
+    for misalign in [0, 1, 3, 7] {
+        for len in [64, 100, 4096] {
+            let (p, _) = common::buffer(len, misalign);
+            let (q, _) = common::buffer(len, misalign);
+            // SAFETY: leaked buffers of `len` bytes.
+            let mut a = unsafe { Heap4::<CortexM>::from_raw(p, len) };
+            let mut b = Heap4::<CortexM>::new();
+            // SAFETY: as above.
+            unsafe { b.init_from_raw(NonNull::new(q).unwrap(), len).unwrap() };
+            assert!(a.is_initialized());
+            assert_eq!(a.stats(), b.stats(), "before the first allocation");
+            for n in [8, 24, 1, 40] {
+                let (x, y) = (a.malloc(n), b.malloc(n));
+                assert_eq!(x.is_ok(), y.is_ok(), "malloc({n}), len {len}");
+                if let (Ok(x), Ok(y)) = (x, y) {
+                    assert_eq!(
+                        x.as_ptr() as usize - p as usize,
+                        y.as_ptr() as usize - q as usize
+                    );
+                }
+                assert_eq!(a.stats(), b.stats());
+            }
+            a.check().unwrap();
+            // SAFETY: every pointer handed out is dead from here on.
+            unsafe { a.reset() };
+            assert!(a.malloc(8).is_ok(), "laid out again after a reset");
+            a.check().unwrap();
+
+            // heap_2 reports its whole array (less one alignment unit) before the first malloc.
+            let (r, _) = common::buffer(len, misalign);
+            // SAFETY: a leaked buffer of `len` bytes.
+            let h2 = unsafe { Heap2::<CortexM>::from_raw(r, len) };
+            assert_eq!(h2.free_bytes(), len - 8);
+        }
+    }
+    for len in [0, 8, 16, 23] {
+        let (p, _) = common::buffer(64, 0);
+        // SAFETY: a leaked buffer, larger than `len`.
+        let mut h = unsafe { Heap4::<CortexM>::from_raw(p, len) };
+        assert_eq!(h.malloc(8), Err(AllocError::Uninitialized), "len {len}");
+        assert_eq!(h.free_bytes(), 0);
+        let mut other = [0u64; 4];
+        // SAFETY: refused: the heap has no blocks.
+        let r = unsafe { h.free(NonNull::new(other.as_mut_ptr().cast()).unwrap(), None) };
+        assert_eq!(r, Err(FreeError::OutsideHeap));
+        h.check().unwrap();
+        assert_eq!(h.stats().free_blocks, 0);
+        assert_eq!(h.stats().failed_allocations, 1);
+    }
+    // Memory the target's 32-bit word cannot address (a 64-bit host only).
+    if usize::BITS == 64 {
+        let (p, _) = common::buffer(64, 0);
+        // SAFETY: never laid out: the length is refused before anything is written.
+        let mut h = unsafe { Heap4::<CortexM>::from_raw(p, 1 << 33) };
+        assert_eq!(h.malloc(8), Err(AllocError::Uninitialized));
+    }
+}
+
 #[test]
 fn heap1_frees_are_accepted_or_refused() {
     let (p, len) = common::buffer(1024, 0);
