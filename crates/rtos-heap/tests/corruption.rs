@@ -526,6 +526,569 @@ fn refused_remove_keeps_the_hybrid_count() {
     run::<rtos_heap::Hybrid<4>>("tree form");
 }
 
+// ---- split-off pieces refused by a damaged index (validate-cheap) ------------------------------
+//
+// An allocation aligned above `portBYTE_ALIGNMENT` gives the pieces around its aligned block back
+// to the index (the tail after it, the gap in front), and a realloc that grows into its free upper
+// neighbour gives the remainder after the grown block back. When the index refuses such a piece
+// (its insert meets a link that does not check out) the piece must stay allocated: reported,
+// counted nowhere as free, the heap consistent once the damage is repaired.
+//
+// Which of those inserts a damaged address list (heap_4/heap_5, and `Hybrid` in list form) can
+// refuse:
+// - the tail (aligned allocation) and the remainder (realloc): both end where the block taken
+//   ended, and their insert merges with the list node right above and reads that node's link,
+//   which nothing validated before. On heap_5 that node can be an intermediate end marker still
+//   listed: one bad word. On heap_4 no free block lies right above a free one, so it takes a link
+//   forged to the allocated block above and that block's header forged free.
+// - the gap (aligned allocation): no corruption reaches it. Its insert walks the list up to the
+//   block taken, through exactly the links that the allocation's own first-fit walk validated a
+//   moment before (nothing below that block was written since, and the node it stops at is the
+//   one `take` or the tail's insert just linked, itself validated), and it never merges up: the
+//   aligned block lies right above it. A list test of a refused gap would assert nothing; the
+//   list tests below check instead that the gap is given back while the tail is refused.
+//
+// The tree (`AddressTree`, `Hybrid` above its threshold) searches by subtree maximum and inserts
+// by address, on different paths: there the gap's insert can be refused (tested below).
+
+/// The 32-bit words of a `CortexM` heap's blocks, from its base (offset 0), stored plain (no
+/// canary is set): the header's [`LINK`] and [`SIZE`] words, and a tree node's [`RIGHT`] word.
+#[cfg(feature = "validate-cheap")]
+#[derive(Clone, Copy)]
+struct Words(*mut u8);
+
+/// The link word (a tree node's left child and balance).
+#[cfg(feature = "validate-cheap")]
+const LINK: usize = 0;
+/// The size word, its MSB the allocated bit.
+#[cfg(feature = "validate-cheap")]
+const SIZE: usize = 1;
+/// A tree node's right child: the first payload word.
+#[cfg(feature = "validate-cheap")]
+const RIGHT: usize = 2;
+
+#[cfg(feature = "validate-cheap")]
+impl Words {
+    fn ptr(self, off: usize, k: usize) -> *mut u32 {
+        self.0.wrapping_add(off + 4 * k).cast()
+    }
+    fn get(self, off: usize, k: usize) -> u32 {
+        // SAFETY: a word of a block of the heap, inside the guarded buffer (4-byte aligned: blocks
+        // lie on the 8-byte grid of a u64 buffer).
+        unsafe { self.ptr(off, k).read() }
+    }
+    fn set(self, off: usize, k: usize, v: u32) {
+        // SAFETY: as `get`: the deliberate damage, or its repair.
+        unsafe { self.ptr(off, k).write(v) }
+    }
+    /// Host address of offset `off`.
+    fn addr(self, off: usize) -> usize {
+        self.0 as usize + off
+    }
+    /// Offset of the header of the block of payload `p`.
+    fn block(self, p: NonNull<u8>) -> usize {
+        p.as_ptr() as usize - self.0 as usize - CortexM::HEADER
+    }
+    /// The size of a filler block allocated first (at offset 0) that puts the payload of the
+    /// block `at` bytes after the filler `below` bytes under a 64-byte boundary.
+    fn filler(self, at: usize, below: usize) -> usize {
+        let x = (self.0 as usize + at + CortexM::HEADER + below) % 64;
+        let fw = (64 - x) % 64;
+        if fw < CortexM::MIN_BLOCK { fw + 64 } else { fw }
+    }
+    /// The block walk as (offset, size, kind).
+    fn walk(
+        self,
+        blocks: impl Iterator<Item = rtos_heap::BlockInfo>,
+    ) -> Vec<(usize, usize, BlockKind)> {
+        blocks
+            .map(|b| (b.address - self.0 as usize, b.size, b.kind))
+            .collect()
+    }
+}
+
+/// The counters are the blocks: the free blocks of the walk add up to `free_bytes()`, and the walk
+/// meets no block it cannot read (a piece counted free but never written as a block).
+#[cfg(feature = "validate-cheap")]
+fn assert_counted(blocks: &[(usize, usize, BlockKind)], free_bytes: usize, form: &str) {
+    assert!(
+        blocks.iter().all(|b| b.2 != BlockKind::Corrupt),
+        "{form}: {blocks:?}"
+    );
+    let walk: usize = blocks
+        .iter()
+        .filter(|b| b.2 == BlockKind::Free)
+        .map(|b| b.1)
+        .sum();
+    assert_eq!(walk, free_bytes, "{form}: {blocks:?}");
+}
+
+/// One fault was reported, for `op`: the bad link at `addr`, or with `validate-full` the
+/// `check()` run before the operation.
+#[cfg(feature = "validate-cheap")]
+fn assert_one_fault(addr: usize, op: validate::Operation, form: &str) {
+    let f = seen();
+    assert_eq!(f.len(), 1, "{form}: {f:?}");
+    assert_eq!(f[0].operation, op, "{form}: {f:?}");
+    if validate::FULL {
+        assert!(
+            matches!(f[0].kind, CorruptionKind::Check(_)),
+            "{form}: {f:?}"
+        );
+    } else {
+        assert_eq!(f[0].kind, CorruptionKind::BadLink, "{form}: {f:?}");
+        assert_eq!(f[0].address, addr, "{form}: {f:?}");
+    }
+}
+
+/// After the repair: the live blocks freed, the heap is whole again (`total` free bytes), fills
+/// up with small blocks and empties, splits an aligned allocation cleanly; consistent all along
+/// and no fault reported.
+#[cfg(feature = "validate-cheap")]
+fn keeps_working<H: RawHeap>(h: &mut H, live: &[NonNull<u8>], total: usize, form: &str) {
+    watch();
+    for &p in live {
+        // SAFETY: live blocks of `h`, each freed once.
+        unsafe { h.free(p, None) }.unwrap();
+    }
+    assert_eq!(h.check(), Ok(()), "{form}");
+    assert_eq!(h.free_bytes(), total, "{form}");
+    let mut all = Vec::new();
+    let e = loop {
+        match h.malloc(24) {
+            Ok(p) => all.push(p),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(e, AllocError::OutOfMemory, "{form}");
+    assert!(all.len() > total / 40, "{form}: {}", all.len());
+    assert_eq!(h.check(), Ok(()), "{form}");
+    for p in all {
+        // SAFETY: as above.
+        unsafe { h.free(p, None) }.unwrap();
+    }
+    let layout = Layout::from_size_align(40, 64).unwrap();
+    let p = h.allocate(layout).unwrap();
+    assert_eq!(p.as_ptr() as usize % 64, 0, "{form}");
+    assert_eq!(h.check(), Ok(()), "{form}");
+    // SAFETY: as above.
+    unsafe { h.free(p, Some(layout)) }.unwrap();
+    assert_eq!(h.check(), Ok(()), "{form}");
+    assert_eq!(h.free_bytes(), total, "{form}");
+    assert!(seen().is_empty(), "{form}: {:?}", seen());
+}
+
+/// A heap_5 of two `CortexM` regions in the guarded buffer: region 0 at offsets 0..1784 (its end
+/// marker at 1784), region 1 at 2048..4088.
+#[cfg(feature = "validate-cheap")]
+fn heap5_of<I: rtos_heap::FreeIndex>(g: &mut Guarded) -> Heap5<CortexM, 2, I> {
+    let p = g.heap_ptr().as_ptr();
+    let mut h = Heap5::new();
+    let regions = [
+        HeapRegion {
+            start: p,
+            size: LEN / 2 - 256,
+        },
+        HeapRegion {
+            start: p.wrapping_add(LEN / 2),
+            size: LEN / 2,
+        },
+    ];
+    // SAFETY: both regions lie in the guarded buffer, which outlives the heap.
+    unsafe { h.define_regions_raw(&regions).unwrap() };
+    h
+}
+
+/// heap_4: an aligned allocation takes a hole whole; its tail's insert merges with the block above
+/// (forged into the list: the hole's link points to it, its header reads free with a link going
+/// backwards) and is refused. The tail stays part of the allocated block, the gap in front is
+/// given back, the counters match the blocks.
+#[cfg(feature = "validate-cheap")]
+#[test]
+fn refused_tail_of_an_aligned_allocation_stays_allocated() {
+    fn run<I: rtos_heap::FreeIndex>(form: &str) {
+        watch();
+        let mut g = Guarded::new();
+        let w = Words(g.heap_ptr().as_ptr());
+        let mut h = Heap4::<CortexM, I>::new();
+        // SAFETY: the guarded buffer outlives the heap (both live in this frame).
+        unsafe { h.init_from_raw(g.heap_ptr(), LEN).unwrap() };
+        // A filler, then a hole B of 128 bytes whose payload lies 32 bytes below a 64-byte
+        // boundary, the allocated block Y above it, the rest R free.
+        let fw = w.filler(0, 32);
+        let f = h.malloc(fw - CortexM::HEADER).unwrap();
+        let b = h.malloc(128 - CortexM::HEADER).unwrap();
+        let y = h.malloc(24).unwrap();
+        let (bo, yo) = (w.block(b), w.block(y));
+        assert_eq!((bo, yo), (fw, fw + 128), "{form}");
+        let (ro, end) = (yo + 32, LEN - CortexM::HEADER);
+        // SAFETY: `b` is live, freed once.
+        unsafe { h.free(b, None) }.unwrap();
+        assert_eq!(h.check(), Ok(()), "{form}");
+        // 40 bytes aligned to 64: wanted 48, a search for 48 + 64 + 16 = 128 bytes finds B, taken
+        // whole. Gap 32, aligned block 48, tail 48 ending at Y.
+        let saved = (w.get(bo, LINK), w.get(yo, LINK), w.get(yo, SIZE));
+        assert_eq!(saved.0 as usize, ro, "{form}");
+        // The search validates B's link (Y reads free), not Y's, which the tail's merge reads.
+        w.set(bo, LINK, yo as u32);
+        w.set(yo, SIZE, saved.2 & !(1 << 31));
+        w.set(yo, LINK, 0);
+        let free = h.free_bytes();
+        let layout = Layout::from_size_align(40, 64).unwrap();
+        let r = h.allocate(layout);
+        assert_one_fault(w.addr(yo), validate::Operation::Allocate, form);
+        let live = if validate::FULL {
+            assert_eq!(r, Err(AllocError::Corrupted), "{form}");
+            assert_eq!(h.free_bytes(), free, "{form}");
+            w.set(bo, LINK, saved.0);
+            w.set(yo, LINK, saved.1);
+            w.set(yo, SIZE, saved.2);
+            vec![f, y]
+        } else {
+            let p = r.unwrap();
+            assert_eq!(p.as_ptr() as usize, w.addr(bo + 32 + 8), "{form}");
+            assert_eq!(p.as_ptr() as usize % 64, 0, "{form}");
+            // The tail is part of the aligned block: 48 + 48 bytes.
+            // SAFETY: `p` is live.
+            assert_eq!(unsafe { h.usable_size(p) }, Ok(96 - 8), "{form}");
+            // Only the gap came back.
+            assert_eq!(h.free_bytes(), free - 128 + 32, "{form}");
+            w.set(yo, LINK, saved.1);
+            w.set(yo, SIZE, saved.2);
+            let blocks = w.walk(h.blocks());
+            let expected = [
+                (0, fw, BlockKind::Allocated),
+                (bo, 32, BlockKind::Free),
+                (bo + 32, 96, BlockKind::Allocated),
+                (yo, 32, BlockKind::Allocated),
+                (ro, end - ro, BlockKind::Free),
+                (end, 0, BlockKind::EndMarker),
+            ];
+            assert_eq!(blocks, expected, "{form}");
+            assert_counted(&blocks, h.free_bytes(), form);
+            // The gap took B's place in the list, with B's forged link: repaired.
+            assert_eq!(w.get(bo, LINK) as usize, yo, "{form}");
+            w.set(bo, LINK, saved.0);
+            vec![f, y, p]
+        };
+        assert_eq!(h.check(), Ok(()), "{form}");
+        assert_eq!(h.stats().free_blocks, 2, "{form}");
+        keeps_working(&mut h, &live, end, form);
+        g.assert_guards();
+    }
+    run::<rtos_heap::AddressList>("AddressList");
+    run::<rtos_heap::Hybrid>("Hybrid");
+}
+
+/// heap_4: a realloc grows a block into the free hole N above it; the remainder's insert merges
+/// with the block above N (forged into the list as above) and is refused. The whole merged block
+/// stays allocated and the counters match the blocks.
+#[cfg(feature = "validate-cheap")]
+#[test]
+fn refused_remainder_of_a_realloc_in_place_stays_allocated() {
+    fn run<I: rtos_heap::FreeIndex>(form: &str) {
+        watch();
+        let mut g = Guarded::new();
+        let w = Words(g.heap_ptr().as_ptr());
+        let mut h = Heap4::<CortexM, I>::new();
+        // SAFETY: the guarded buffer outlives the heap (both live in this frame).
+        unsafe { h.init_from_raw(g.heap_ptr(), LEN).unwrap() };
+        // A hole H0 (32 bytes, the list's head), the block A (32), a hole N (64), the allocated
+        // block Y (32), the rest R free.
+        let h0 = h.malloc(24).unwrap();
+        let a = h.malloc(24).unwrap();
+        let n = h.malloc(56).unwrap();
+        let y = h.malloc(24).unwrap();
+        let (ao, no, yo) = (w.block(a), w.block(n), w.block(y));
+        assert_eq!((w.block(h0), ao, no, yo), (0, 32, 64, 128), "{form}");
+        let (ro, end) = (yo + 32, LEN - CortexM::HEADER);
+        // SAFETY: live blocks, each freed once.
+        unsafe {
+            h.free(h0, None).unwrap();
+            h.free(n, None).unwrap();
+        }
+        assert_eq!(h.check(), Ok(()), "{form}");
+        // A grows from 24 to 40 bytes: 32 + 64 bytes merged, 48 wanted, a remainder of 48
+        // ending at Y.
+        let saved = (w.get(no, LINK), w.get(yo, LINK), w.get(yo, SIZE));
+        assert_eq!(saved.0 as usize, ro, "{form}");
+        // The removal of N validates N's link (Y reads free), not Y's, which the remainder's
+        // merge reads.
+        w.set(no, LINK, yo as u32);
+        w.set(yo, SIZE, saved.2 & !(1 << 31));
+        w.set(yo, LINK, 0);
+        let free = h.free_bytes();
+        // SAFETY: `a` is live, allocated with 24 bytes.
+        let r = unsafe { h.reallocate(a, l(24), 40) };
+        assert_one_fault(w.addr(yo), validate::Operation::Reallocate, form);
+        if validate::FULL {
+            assert_eq!(
+                r,
+                Err(rtos_heap::ReallocError::Free(FreeError::Corrupted)),
+                "{form}"
+            );
+            assert_eq!(h.free_bytes(), free, "{form}");
+            w.set(no, LINK, saved.0);
+            w.set(yo, LINK, saved.1);
+            w.set(yo, SIZE, saved.2);
+            // The hole N is still there: the realloc grows into it now.
+            // SAFETY: as above.
+            assert_eq!(unsafe { h.reallocate(a, l(24), 40) }, Ok(a), "{form}");
+        } else {
+            assert_eq!(r, Ok(a), "{form}");
+            // Not split: A is the whole 96 bytes.
+            // SAFETY: `a` is live.
+            assert_eq!(unsafe { h.usable_size(a) }, Ok(96 - 8), "{form}");
+            // N left the free bytes, and nothing came back.
+            assert_eq!(h.free_bytes(), free - 64, "{form}");
+            w.set(yo, LINK, saved.1);
+            w.set(yo, SIZE, saved.2);
+            let blocks = w.walk(h.blocks());
+            let expected = [
+                (0, 32, BlockKind::Free),
+                (ao, 96, BlockKind::Allocated),
+                (yo, 32, BlockKind::Allocated),
+                (ro, end - ro, BlockKind::Free),
+                (end, 0, BlockKind::EndMarker),
+            ];
+            assert_eq!(blocks, expected, "{form}");
+            assert_counted(&blocks, h.free_bytes(), form);
+            // The removal gave N's forged link to H0: repaired.
+            assert_eq!(w.get(0, LINK) as usize, yo, "{form}");
+            w.set(0, LINK, saved.0);
+        }
+        assert_eq!(h.check(), Ok(()), "{form}");
+        keeps_working(&mut h, &[a, y], end, form);
+        g.assert_guards();
+    }
+    run::<rtos_heap::AddressList>("AddressList");
+    run::<rtos_heap::Hybrid>("Hybrid");
+}
+
+/// Tree form (`Hybrid` above its threshold, `AddressTree`): the gap's insert *can* be refused,
+/// since the tree's search and insert descend by different keys. The search (by subtree maximum)
+/// stops at the one hole that fits, N, vetting the nodes on its way and two levels below each;
+/// the gap's insert (by address) passes N's place and goes down the right spine of N's left
+/// subtree, vetting two levels ahead, and meets a node three levels below N whose header was
+/// damaged (its allocated bit set). With a gap of 72 bytes there is no tail (the aligned block
+/// keeps the 8 bytes after it), so the gap's is the only insert. The gap becomes an allocated
+/// block of its own, counted nowhere as free; once the header is repaired it frees like any
+/// block.
+#[cfg(feature = "validate-cheap")]
+#[test]
+fn refused_gap_of_an_aligned_allocation_becomes_a_block_of_its_own() {
+    fn run<I: rtos_heap::FreeIndex>(form: &str) {
+        watch();
+        let mut g = Guarded::new();
+        let w = Words(g.heap_ptr().as_ptr());
+        let mut h = Heap4::<CortexM, I>::new();
+        // SAFETY: the guarded buffer outlives the heap (both live in this frame).
+        unsafe { h.init_from_raw(g.heap_ptr(), LEN).unwrap() };
+        let end = LEN - CortexM::HEADER;
+        // A filler; 15 pairs (kept, hole) of 32 bytes; a kept block and the hole N of 256 bytes,
+        // whose payload lies 8 bytes below a 64-byte boundary; 15 pairs more; a kept block; the
+        // top block. Freed in address order: 31 nodes, N in the middle.
+        let fw = w.filler(15 * 64 + 32, 8);
+        let f = h.malloc(fw - CortexM::HEADER).unwrap();
+        let mut kept = vec![f];
+        let mut holes = Vec::new();
+        for i in 0..31 {
+            kept.push(h.malloc(24).unwrap());
+            holes.push(h.malloc(if i == 15 { 248 } else { 24 }).unwrap());
+        }
+        kept.push(h.malloc(24).unwrap());
+        for &b in &holes {
+            // SAFETY: live blocks, each freed once.
+            unsafe { h.free(b, None) }.unwrap();
+        }
+        assert_eq!(h.check(), Ok(()), "{form}");
+        let n = w.block(holes[15]);
+        assert_eq!(n, fw + 15 * 64 + 32, "{form}");
+        // The tree, from the node words (`CortexM`: left | balance in the link word, right in
+        // the first payload word, `nil` = pxEnd - 8): N's left child L, and the node D on L's
+        // right spine two levels down, which vetting L looks at.
+        let nil = end - CortexM::HEADER;
+        let child = |x: usize, side: usize| {
+            let c = if side == 0 {
+                (w.get(x, LINK) & !7) as usize
+            } else {
+                w.get(x, RIGHT) as usize
+            };
+            (c != nil).then_some(c)
+        };
+        let l = child(n, 0).expect("N has a left subtree");
+        let d = child(l, 1)
+            .and_then(|c| child(c, 1))
+            .expect("L's right spine is two levels deep");
+        let size = w.get(d, SIZE);
+        w.set(d, SIZE, size | 1 << 31);
+        let free = h.free_bytes();
+        // 40 bytes aligned to 64: 128 bytes from N (split), gap 8 + 64 = 72, aligned block
+        // 48 + 8 (no tail), N's rest of 128 bytes stays in N's place.
+        let layout = Layout::from_size_align(40, 64).unwrap();
+        let r = h.allocate(layout);
+        assert_one_fault(w.addr(l), validate::Operation::Allocate, form);
+        let mut live = kept;
+        if validate::FULL {
+            assert_eq!(r, Err(AllocError::Corrupted), "{form}");
+            assert_eq!(h.free_bytes(), free, "{form}");
+            w.set(d, SIZE, size);
+        } else {
+            let q = r.unwrap();
+            assert_eq!(q.as_ptr() as usize, w.addr(n + 72 + 8), "{form}");
+            // SAFETY: `q` is live.
+            assert_eq!(unsafe { h.usable_size(q) }, Ok(48), "{form}");
+            // Nothing came back: the gap is not free.
+            assert_eq!(h.free_bytes(), free - 128, "{form}");
+            w.set(d, SIZE, size);
+            let blocks = w.walk(h.blocks());
+            let at = blocks.iter().position(|b| b.0 == n).unwrap();
+            let expected = [
+                (n, 72, BlockKind::Allocated),
+                (n + 72, 56, BlockKind::Allocated),
+                (n + 128, 128, BlockKind::Free),
+            ];
+            assert_eq!(blocks[at..at + 3], expected, "{form}");
+            assert_counted(&blocks, h.free_bytes(), form);
+            assert_eq!(h.check(), Ok(()), "{form}");
+            // The gap's block frees like any other (it merges with nothing: kept blocks below,
+            // the aligned block above).
+            let gap = NonNull::new(w.addr(n + CortexM::HEADER) as *mut u8).unwrap();
+            // SAFETY: the gap's block, allocated by the refusal and never handed out.
+            unsafe { h.free(gap, None) }.unwrap();
+            assert_eq!(h.free_bytes(), free - 128 + 72, "{form}");
+            live.push(q);
+        }
+        assert_eq!(h.check(), Ok(()), "{form}");
+        keeps_working(&mut h, &live, end, form);
+        g.assert_guards();
+    }
+    run::<rtos_heap::Hybrid<4>>("Hybrid<4>");
+    run::<rtos_heap::AddressTree>("AddressTree");
+}
+
+// heap_5 (`heap5_of`): the same two inserts, refused by a single bad word, the link of region
+// 0's end marker while it is still listed: the tail's (or the remainder's) merge reads it.
+
+/// Region 0's end marker, region 1's first block, and the free bytes of the empty heap.
+#[cfg(feature = "validate-cheap")]
+const MARKER: usize = 1784;
+#[cfg(feature = "validate-cheap")]
+const R1: usize = 2048;
+#[cfg(feature = "validate-cheap")]
+const TOTAL5: usize = MARKER + (LEN - CortexM::HEADER - R1);
+
+/// heap_5: an aligned allocation takes region 0's last block whole; its tail ends at the listed
+/// end marker, whose link is bad: the tail stays part of the allocated block, the gap is given
+/// back.
+#[cfg(feature = "validate-cheap")]
+#[test]
+fn heap5_refused_tail_at_a_listed_end_marker_stays_allocated() {
+    fn run<I: rtos_heap::FreeIndex>(form: &str) {
+        watch();
+        let mut g = Guarded::new();
+        let w = Words(g.heap_ptr().as_ptr());
+        let mut h = heap5_of::<I>(&mut g);
+        // A filler, then region 0's rest B, whose payload lies 32 bytes below a 64-byte boundary.
+        let fw = w.filler(0, 32);
+        let f = h.malloc(fw - CortexM::HEADER).unwrap();
+        let s = MARKER - fw;
+        // Taken whole by an aligned request of s bytes: gap 32, aligned block s - 80, tail 48
+        // ending at the marker.
+        let wanted = s - 64 - CortexM::MIN_BLOCK;
+        let saved = w.get(MARKER, LINK);
+        assert_eq!(saved as usize, R1, "{form}");
+        w.set(MARKER, LINK, 0);
+        let free = h.free_bytes();
+        let layout = Layout::from_size_align(wanted - CortexM::HEADER, 64).unwrap();
+        let r = h.allocate(layout);
+        assert_one_fault(w.addr(MARKER), validate::Operation::Allocate, form);
+        let live = if validate::FULL {
+            assert_eq!(r, Err(AllocError::Corrupted), "{form}");
+            assert_eq!(h.free_bytes(), free, "{form}");
+            w.set(MARKER, LINK, saved);
+            vec![f]
+        } else {
+            let p = r.unwrap();
+            assert_eq!(p.as_ptr() as usize, w.addr(fw + 32 + 8), "{form}");
+            // SAFETY: `p` is live.
+            assert_eq!(unsafe { h.usable_size(p) }, Ok(s - 32 - 8), "{form}");
+            assert_eq!(h.free_bytes(), free - s + 32, "{form}");
+            let blocks = w.walk(h.blocks());
+            let expected = [
+                (0, fw, BlockKind::Allocated),
+                (fw, 32, BlockKind::Free),
+                (fw + 32, s - 32, BlockKind::Allocated),
+                (MARKER, 0, BlockKind::EndMarker),
+                (R1, LEN - 8 - R1, BlockKind::Free),
+                (LEN - 8, 0, BlockKind::EndMarker),
+            ];
+            assert_eq!(blocks, expected, "{form}");
+            assert_counted(&blocks, h.free_bytes(), form);
+            w.set(MARKER, LINK, saved);
+            vec![f, p]
+        };
+        assert_eq!(h.check(), Ok(()), "{form}");
+        keeps_working(&mut h, &live, TOTAL5, form);
+        g.assert_guards();
+    }
+    run::<rtos_heap::AddressList>("AddressList");
+    run::<rtos_heap::Hybrid>("Hybrid");
+}
+
+/// heap_5: a realloc grows a block into region 0's last free block; the remainder ends at the
+/// listed end marker, whose link is bad: the whole of region 0 stays allocated.
+#[cfg(feature = "validate-cheap")]
+#[test]
+fn heap5_refused_realloc_remainder_at_a_listed_end_marker_stays_allocated() {
+    fn run<I: rtos_heap::FreeIndex>(form: &str) {
+        watch();
+        let mut g = Guarded::new();
+        let w = Words(g.heap_ptr().as_ptr());
+        let mut h = heap5_of::<I>(&mut g);
+        // A (32 bytes) and region 0's rest N, free, ending at the listed marker.
+        let a = h.malloc(24).unwrap();
+        assert_eq!(w.block(a), 0, "{form}");
+        let saved = w.get(MARKER, LINK);
+        assert_eq!(saved as usize, R1, "{form}");
+        w.set(MARKER, LINK, 0);
+        let free = h.free_bytes();
+        // A grows to 40 bytes into N: a remainder of MARKER - 48 bytes ending at the marker.
+        // SAFETY: `a` is live, allocated with 24 bytes.
+        let r = unsafe { h.reallocate(a, l(24), 40) };
+        assert_one_fault(w.addr(MARKER), validate::Operation::Reallocate, form);
+        if validate::FULL {
+            assert_eq!(
+                r,
+                Err(rtos_heap::ReallocError::Free(FreeError::Corrupted)),
+                "{form}"
+            );
+            assert_eq!(h.free_bytes(), free, "{form}");
+        } else {
+            assert_eq!(r, Ok(a), "{form}");
+            // Not split: A is the whole of region 0.
+            // SAFETY: `a` is live.
+            assert_eq!(unsafe { h.usable_size(a) }, Ok(MARKER - 8), "{form}");
+            assert_eq!(h.free_bytes(), free - (MARKER - 32), "{form}");
+            let blocks = w.walk(h.blocks());
+            let expected = [
+                (0, MARKER, BlockKind::Allocated),
+                (MARKER, 0, BlockKind::EndMarker),
+                (R1, LEN - 8 - R1, BlockKind::Free),
+                (LEN - 8, 0, BlockKind::EndMarker),
+            ];
+            assert_eq!(blocks, expected, "{form}");
+            assert_counted(&blocks, h.free_bytes(), form);
+        }
+        w.set(MARKER, LINK, saved);
+        assert_eq!(h.check(), Ok(()), "{form}");
+        keeps_working(&mut h, &[a], TOTAL5, form);
+        g.assert_guards();
+    }
+    run::<rtos_heap::AddressList>("AddressList");
+    run::<rtos_heap::Hybrid>("Hybrid");
+}
+
 /// With the protector the links in memory are masked: a plain offset written by an overrun never
 /// decodes to itself.
 #[cfg(feature = "heap-protector")]
