@@ -320,7 +320,8 @@ impl AddressList {
             // One node per turn: less code.
             while next < block {
                 prev = next;
-                // SAFETY: as below.
+                // SAFETY: `next` is a list node below `block`, so not pxEnd (above every block):
+                // its link is a node too.
                 next = unsafe { a.link(next) };
             }
             return Some((prev, next));
@@ -469,10 +470,11 @@ impl FreeIndex for AddressList {
         let mut block = self.head;
         if cfg!(rtos_heap_small) {
             // One node per turn: less code, a copy of the cursor more per node.
-            // SAFETY: as below.
+            // SAFETY: `block` is a list node: the head, or the link of a node whose size was below
+            // the sentinel's, hence not pxEnd (the walk stops at pxEnd at the latest).
             while unsafe { a.free_size(block) } < wanted {
                 prev = block;
-                // SAFETY: as below.
+                // SAFETY: as above: `block` is a list node other than pxEnd.
                 block = unsafe { a.link(block) };
             }
         } else {
