@@ -473,9 +473,7 @@ fn refused_remove_keeps_the_hybrid_count() {
     fn run<I: rtos_heap::FreeIndex>(form: &str) {
         watch();
         let mut g = Guarded::new();
-        let mut h = Heap4::<CortexM, I>::new();
-        // SAFETY: the guarded buffer outlives the heap (both live in this frame).
-        unsafe { h.init_from_raw(g.heap_ptr(), LEN).unwrap() };
+        let mut h = heap4_of::<I>(&mut g);
         let p: Vec<_> = (0..16).map(|_| h.malloc(24).unwrap()).collect();
         for &b in p[1..12].iter().step_by(2) {
             // SAFETY: live blocks, each freed once.
@@ -678,6 +676,15 @@ fn keeps_working<H: RawHeap>(h: &mut H, live: &[NonNull<u8>], total: usize, form
     assert!(seen().is_empty(), "{form}: {:?}", seen());
 }
 
+/// A `Heap4` on the 32-bit layout over the guarded buffer.
+#[cfg(feature = "validate-cheap")]
+fn heap4_of<I: rtos_heap::FreeIndex>(g: &mut Guarded) -> Heap4<CortexM, I> {
+    let mut h = Heap4::new();
+    // SAFETY: the guarded buffer outlives the heap (both live in the caller's frame).
+    unsafe { h.init_from_raw(g.heap_ptr(), LEN).unwrap() };
+    h
+}
+
 /// A heap_5 of two `CortexM` regions in the guarded buffer: region 0 at offsets 0..1784 (its end
 /// marker at 1784), region 1 at 2048..4088.
 #[cfg(feature = "validate-cheap")]
@@ -710,9 +717,7 @@ fn refused_tail_of_an_aligned_allocation_stays_allocated() {
         watch();
         let mut g = Guarded::new();
         let w = Words(g.heap_ptr().as_ptr());
-        let mut h = Heap4::<CortexM, I>::new();
-        // SAFETY: the guarded buffer outlives the heap (both live in this frame).
-        unsafe { h.init_from_raw(g.heap_ptr(), LEN).unwrap() };
+        let mut h = heap4_of::<I>(&mut g);
         // A filler, then a hole B of 128 bytes whose payload lies 32 bytes below a 64-byte
         // boundary, the allocated block Y above it, the rest R free.
         let fw = w.filler(0, 32);
@@ -790,9 +795,7 @@ fn refused_remainder_of_a_realloc_in_place_stays_allocated() {
         watch();
         let mut g = Guarded::new();
         let w = Words(g.heap_ptr().as_ptr());
-        let mut h = Heap4::<CortexM, I>::new();
-        // SAFETY: the guarded buffer outlives the heap (both live in this frame).
-        unsafe { h.init_from_raw(g.heap_ptr(), LEN).unwrap() };
+        let mut h = heap4_of::<I>(&mut g);
         // A hole H0 (32 bytes, the list's head), the block A (32), a hole N (64), the allocated
         // block Y (32), the rest R free.
         let h0 = h.malloc(24).unwrap();
@@ -881,9 +884,7 @@ fn refused_gap_of_an_aligned_allocation_becomes_a_block_of_its_own() {
         watch();
         let mut g = Guarded::new();
         let w = Words(g.heap_ptr().as_ptr());
-        let mut h = Heap4::<CortexM, I>::new();
-        // SAFETY: the guarded buffer outlives the heap (both live in this frame).
-        unsafe { h.init_from_raw(g.heap_ptr(), LEN).unwrap() };
+        let mut h = heap4_of::<I>(&mut g);
         let end = LEN - CortexM::HEADER;
         // A filler; 15 pairs (kept, hole) of 32 bytes; a kept block and the hole N of 256 bytes,
         // whose payload lies 8 bytes below a 64-byte boundary; 15 pairs more; a kept block; the
