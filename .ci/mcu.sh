@@ -81,10 +81,14 @@ for profile in ffi-size ffi-release; do
     RTOS_HEAP_TOTAL_HEAP_SIZE=98304 CARGO_TARGET_DIR="$speed/lib" cargo build -q -p rtos-heap-ffi \
         --lib --profile $profile --target thumbv7m-none-eabi --no-default-features --features heap_4 \
         2>&1 | { grep -v -e cdylib -e '^$' || true; }
-    speed_firmware rust "rtos-heap heap_4, profile $profile" -O2 \
-        "$speed/lib/thumbv7m-none-eabi/$profile/librtos_heap_ffi.a"
+    # The recipe's objcopy step (docs/c-abi.md): the firmware keeps newlib's memcpy/memset.
+    cp "$speed/lib/thumbv7m-none-eabi/$profile/librtos_heap_ffi.a" "$speed/lib.a"
+    arm-none-eabi-objcopy -w -L 'mem*' -L '__aeabi_mem*' "$speed/lib.a"
+    speed_firmware rust "rtos-heap heap_4, profile $profile" -O2 "$speed/lib.a"
 done
 if [[ -f "$ref/heap_4.c" ]]; then
+    # FreeRTOS.h of the reference, and a task.h whose scheduler calls are functions, as in a
+    # firmware (the size section below uses them too).
     mkdir -p "$speed/inc"
     cp "$ref/inc/FreeRTOS.h" "$speed/inc/"
     printf '%s\n' '#ifndef INC_TASK_H' '#define INC_TASK_H' 'void vTaskSuspendAll(void);' \
@@ -193,18 +197,12 @@ done
 
 echo "mcu.sh: FreeRTOS's heap_4.c, arm-none-eabi-gcc -Os -mcpu=cortex-m3 (../shared/reference/freertos), same program"
 if [[ -f "$ref/heap_4.c" ]]; then
-    mkdir -p "$work/inc"
-    cp "$ref/inc/FreeRTOS.h" "$work/inc/"
-    # The kernel's scheduler calls are functions in a firmware (the stub makes them no-ops).
-    printf '%s\n' '#ifndef INC_TASK_H' '#define INC_TASK_H' 'void vTaskSuspendAll(void);' \
-        'BaseType_t xTaskResumeAll(void);' '#define taskENTER_CRITICAL()' \
-        '#define taskEXIT_CRITICAL()' '#endif' >"$work/inc/task.h"
     program "$fns_4" "$work/mainc.c"
     echo 'unsigned char ucHeap[16384];' >>"$work/mainc.c"
     for asserts in off on; do
         flag=""
         [[ $asserts == off ]] && flag=-DORACLE_NO_ASSERTS
-        "${thumb_link[@]}" $flag -DconfigTOTAL_HEAP_SIZE=16384 -I"$work/inc" -I"$ref" \
+        "${thumb_link[@]}" $flag -DconfigTOTAL_HEAP_SIZE=16384 -I"$speed/inc" -I"$ref" \
             "$work/mainc.c" "$ref/heap_4.c" -o "$work/c.elf" 2>&1 | { grep -v 'GNU-stack\|NOTE\|^$' || true; }
         c=$(python3 "$root/.ci/heap_text.py" "$work/c.elf" arm-none-eabi-nm)
         c_ram=$(arm-none-eabi-nm -S "$work/c.elf" | python3 -c 'import re, sys

@@ -343,6 +343,34 @@ fn assert_walk_fault(f: Corruption, block: usize) {
     }
 }
 
+/// The statistics walk of the tree index checks every node it visits at every level (a node on
+/// the grid inside a region, a bounded depth): a damaged node stops it and is reported as the
+/// list's bad link is, `validate-cheap` or not.
+#[test]
+fn a_damaged_tree_node_is_reported_by_the_stats_walk() {
+    watch();
+    let mut g = Guarded::new();
+    let mut h = heap4_of::<rtos_heap::AddressTree>(&mut g);
+    let a = h.malloc(24).unwrap();
+    let b = h.malloc(24).unwrap();
+    let _c = h.malloc(24).unwrap();
+    // SAFETY: `b` is live; freed, it becomes the tree's one node (the rest is the top block).
+    unsafe { h.free(b, None).unwrap() };
+    assert_eq!(h.stats().free_blocks, 2);
+    assert!(seen().is_empty());
+    // An overrun from `a` over `b`'s header into its node words (its children's links).
+    // SAFETY: inside the heap: `a`'s payload, `b`'s header and the start of its payload.
+    unsafe { a.as_ptr().add(24 + CortexM::HEADER).write_bytes(0x41, 8) };
+    let s = h.stats();
+    let f = seen();
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].operation, validate::Operation::Stats, "{f:?}");
+    assert_eq!(f[0].kind, CorruptionKind::BadLink, "{f:?}");
+    // What was counted before the damaged node: the top block and `b`.
+    assert!(s.free_blocks <= 2, "{s:?}");
+    g.assert_guards();
+}
+
 // ---- rows detected with validate-cheap ---------------------------------------------------------
 
 /// An overrun from an allocated block into the header of the *free* block after it: the next
@@ -677,7 +705,6 @@ fn keeps_working<H: RawHeap>(h: &mut H, live: &[NonNull<u8>], total: usize, form
 }
 
 /// A `Heap4` on the 32-bit layout over the guarded buffer.
-#[cfg(feature = "validate-cheap")]
 fn heap4_of<I: rtos_heap::FreeIndex>(g: &mut Guarded) -> Heap4<CortexM, I> {
     let mut h = Heap4::new();
     // SAFETY: the guarded buffer outlives the heap (both live in the caller's frame).

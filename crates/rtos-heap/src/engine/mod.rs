@@ -150,11 +150,7 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         let mut e = Self::new();
         e.pending = PendingArray { start, len };
         e.state = State::Pending;
-        if !I::END_MARKERS {
-            // heap_2 reports its whole size as free before the first allocation.
-            e.free = len.saturating_sub(T::ALIGN);
-            e.min_ever = e.free;
-        }
+        e.clear_counters();
         e
     }
 
@@ -301,16 +297,17 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         Ok(())
     }
 
-    fn clear_counters(&mut self) {
+    const fn clear_counters(&mut self) {
         self.allocs = 0;
         self.frees = 0;
         self.rejected = 0;
         self.failed = 0;
         self.free = 0;
         self.min_ever = 0;
-        if self.state == State::Pending && !I::END_MARKERS {
-            // heap_2 reports its whole size as free before the first allocation.
-            self.free = self.pending.len - T::ALIGN;
+        if matches!(self.state, State::Pending) && !I::END_MARKERS {
+            // heap_2 reports its whole size as free before the first allocation (`new_pending`'s
+            // array is checked only at the lay-out, hence the saturation).
+            self.free = self.pending.len.saturating_sub(T::ALIGN);
             self.min_ever = self.free;
         }
     }
@@ -318,6 +315,7 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
     /// Writes every region's single free block (and end marker) and builds the index.
     fn lay_out(&mut self) {
         // A heap of one region is laid out with one (constant-length slice: no loop).
+        debug_assert!(N != 1 || self.nregions == 1);
         let regions = if N == 1 {
             &self.regions[..]
         } else {
@@ -1015,10 +1013,7 @@ impl<T: TargetLayout, I: FreeIndex, const N: usize> Engine<T, I, N> {
         let mut s = match self.index.summary(&self.arena, regions) {
             Ok(s) => s,
             Err((s, bad)) => {
-                // Only a validation level's link check stops the walk early.
-                if cfg!(feature = "validate-cheap") {
-                    self.corrupt(bad, CorruptionKind::BadLink, Operation::Stats);
-                }
+                self.corrupt(bad, CorruptionKind::BadLink, Operation::Stats);
                 s
             }
         };
